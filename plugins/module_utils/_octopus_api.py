@@ -1,0 +1,598 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: Contributors to the octopus.ha collection
+"""The one HTTP layer of the octopus.ha collection.
+
+This module_util is PRIVATE to the octopus.ha collection, not a public API.
+It may change without notice between any two releases.
+
+It holds the connection options, API-key authentication, TLS, per-request timeouts,
+bounded retries with exponential backoff and full jitter (honouring ``Retry-After``),
+paging and the mapping of HTTP errors into one exception type, ``OctopusApiError``.
+Modules convert that exception into ``fail_json`` in one place with ``fail_from_exception``.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import email.utils
+import errno
+import json
+import random
+import re
+import socket
+import ssl
+import time
+
+from http.client import HTTPException
+from urllib.error import HTTPError, URLError
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.urls import SSLValidationError, open_url as ansible_open_url
+
+API_KEY_HEADER = 'X-Octopus-ApiKey'
+USER_AGENT = 'octopus.ha-ansible-collection'
+
+OCTOPUS_CONNECTION_SPEC = dict(
+    url=dict(type='str', required=True, fallback=(env_fallback, ['OCTOPUS_URL'])),
+    api_key=dict(type='str', required=True, no_log=True, fallback=(env_fallback, ['OCTOPUS_API_KEY'])),
+    validate_certs=dict(type='bool', default=True),
+    ca_path=dict(type='path'),
+    timeout=dict(type='int', default=30),
+    request_deadline=dict(type='int', default=120),
+    max_retries=dict(type='int', default=5),
+)
+
+# Statuses worth another attempt: -1 = connection error or timeout, 429 = rate limited,
+# 502/503/504 = proxy, restarting node or database failover. 500 is a server bug: not retried.
+RETRY_STATUSES = frozenset((-1, 429, 502, 503, 504))
+# Idempotent methods only. POST is retried only when the request provably never left
+# this host (see _never_sent).
+RETRY_METHODS = frozenset(('GET', 'PUT', 'DELETE'))
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 30.0
+EXCERPT_CHARS = 200
+ACTION_VERBS = dict(GET='read', PUT='update', DELETE='delete', POST='post to')
+# errno values that mean "the TCP connection was never established".
+NOT_SENT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL))
+PERMISSION_RE = re.compile(r'Missing permission:?\s*([A-Za-z]+)')
+TEMPLATE_RE = re.compile(r'\{[^}]*\}')
+
+
+def octopus_argument_spec(**module_options):
+    """Return the connection options merged with a module's own options."""
+    spec = dict((name, dict(opts)) for name, opts in OCTOPUS_CONNECTION_SPEC.items())
+    spec.update(module_options)
+    return spec
+
+
+def normalize_url(url):
+    """Return the server base URL (no trailing '/' or '/api'); raise ValueError when unusable."""
+    text = (url or '').strip()
+    if not text:
+        raise ValueError('The Octopus url is empty. Set url (or OCTOPUS_URL) to the server address, for example https://octopus.example.com.')
+    parts = urlsplit(text)
+    _check_url_parts(parts)
+    path = parts.path.rstrip('/')
+    if path.lower().endswith('/api'):
+        path = path[:-4].rstrip('/')
+    return '%s://%s%s' % (parts.scheme.lower(), parts.netloc, path)
+
+
+def _check_url_parts(parts):
+    shown = _url_for_message(parts)
+    if parts.scheme.lower() not in ('http', 'https') or not parts.netloc or parts.hostname is None:
+        raise ValueError('The Octopus url %r is not an absolute http(s) URL. Set url to the full server address, '
+                         'for example https://octopus.example.com.' % shown)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError('The Octopus url must not contain credentials. Remove the user:password@ part and pass the key in api_key.')
+    if parts.query or parts.fragment:
+        raise ValueError('The Octopus url %r must not contain a query string or fragment. Set url to the server base address only '
+                         '(the API key belongs in api_key, never in the URL).' % shown)
+
+
+def _url_for_message(parts):
+    """Render a URL for an error message without any user info, query or fragment."""
+    host = parts.netloc.rpartition('@')[2]
+    return '%s://%s%s' % (parts.scheme, host, parts.path) if parts.scheme else parts.path
+
+
+class OctopusApiError(Exception):
+    """An Octopus API call failed. str(err) is a full sentence and never holds the API key."""
+
+    def __init__(self, message, status=None, method=None, path=None, action=None, body=None, excerpt=None, retries=0):
+        super(OctopusApiError, self).__init__(message)
+        self.message = message
+        self.status = status
+        self.method = method
+        self.path = path
+        self.action = action
+        self.body = body
+        self.excerpt = excerpt
+        self.retries = retries
+
+    def to_result(self):
+        """A dict safe to return from a module (no FullException, no secrets)."""
+        result = dict(status=self.status, method=self.method, path=self.path, retries=self.retries)
+        if isinstance(self.body, dict):
+            result['error_message'] = self.body.get('ErrorMessage')
+            result['errors'] = self.body.get('Errors') or []
+        if self.excerpt:
+            result['excerpt'] = self.excerpt
+        return result
+
+
+class _Attempt:
+    """Outcome of one HTTP exchange: status (-1 for transport errors), headers, raw body, reason."""
+
+    def __init__(self, status, headers=None, raw=b'', reason=None, never_sent=False, tls_error=False):
+        self.status = status
+        self.headers = headers or {}
+        self.raw = raw or b''
+        self.reason = reason
+        self.never_sent = never_sent
+        self.tls_error = tls_error
+        self.deadline_hit = False
+
+    def header(self, name):
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def _never_sent(exc):
+    """True when the request provably never reached the server (so even a POST may be retried).
+
+    Only a failure to *establish* the connection counts: connection refused, no route, or a DNS
+    failure (socket.gaierror). Timeouts, resets and malformed responses may happen after the
+    server received the request, so a POST is never retried after them.
+    """
+    reason = getattr(exc, 'reason', exc)
+    if isinstance(reason, (ConnectionRefusedError, socket.gaierror)):
+        return True
+    return isinstance(reason, OSError) and getattr(reason, 'errno', None) in NOT_SENT_ERRNOS
+
+
+def _is_tls_error(exc):
+    reason = getattr(exc, 'reason', exc)
+    return isinstance(exc, SSLValidationError) or isinstance(reason, (ssl.SSLError, ssl.CertificateError, SSLValidationError))
+
+
+def _headers_of(response):
+    headers = getattr(response, 'headers', None) or getattr(response, 'hdrs', None) or {}
+    return dict(headers.items()) if hasattr(headers, 'items') else {}
+
+
+def sanitize_excerpt(raw, secrets=()):
+    """First EXCERPT_CHARS printable characters of a body, whitespace collapsed, secrets masked."""
+    text = raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else str(raw or '')
+    text = re.sub(r'<[^>]*>', ' ', text)
+    text = ''.join(ch if ch.isprintable() else ' ' for ch in text)
+    text = re.sub(r'\s+', ' ', text).strip()
+    return mask_secrets(text[:EXCERPT_CHARS], secrets)
+
+
+def mask_secrets(text, secrets):
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, '********')
+    return text
+
+
+def parse_retry_after(value, now, server_date=None):
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    reference = now
+    if server_date:
+        try:
+            reference = email.utils.parsedate_to_datetime(server_date).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            reference = now
+    return max(0.0, when - reference)
+
+
+def strip_template(link):
+    """Drop RFC 6570 template expressions such as '{?skip,take}' from a link."""
+    return TEMPLATE_RE.sub('', link or '')
+
+
+def encode_query(query):
+    """Percent-encode a dict or list of pairs (values with quote(safe=''), lists joined by ',')."""
+    if not query:
+        return ''
+    pairs = query.items() if isinstance(query, dict) else query
+    flat = [(k, ','.join(str(x) for x in v) if isinstance(v, (list, tuple)) else _query_value(v)) for k, v in pairs if v is not None]
+    return urlencode(flat, quote_via=quote, safe='')
+
+
+def _query_value(value):
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+class OctopusClient:
+    """Talks to one Octopus Server. Raises OctopusApiError; never exits the module."""
+
+    def __init__(self, url, api_key, validate_certs=True, ca_path=None, timeout=30,
+                 request_deadline=120, max_retries=5, warn=None, open_url=None,
+                 sleep=time.sleep, clock=time.monotonic, rng=random.random, wallclock=time.time):
+        self.base_url = normalize_url(url)
+        self.api_key = api_key
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.request_deadline = request_deadline
+        self.max_retries = max(0, max_retries)
+        self.warn = warn or (lambda msg: None)
+        self.open_url = open_url or ansible_open_url
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng
+        self.wallclock = wallclock
+        self.requests = []
+        self.sent = []
+        self.mutating_requests_sent = 0
+        self.warnings = []
+        self._warned_http = False
+        self._base_path = urlsplit(self.base_url).path
+
+    @classmethod
+    def from_module(cls, module):
+        """Build a client from module.params; the key joins no_log_values, warnings go to module.warn."""
+        params = module.params
+        if params.get('api_key'):
+            module.no_log_values.add(params['api_key'])
+        try:
+            return cls(params['url'], params['api_key'], validate_certs=params['validate_certs'],
+                       ca_path=params.get('ca_path'), timeout=params['timeout'],
+                       request_deadline=params['request_deadline'], max_retries=params['max_retries'],
+                       warn=module.warn)
+        except ValueError as exc:
+            raise OctopusApiError(str(exc), action='read the connection options')
+
+    # ---- public verbs -------------------------------------------------------------------
+
+    def get(self, path, query=None, action=None, allow_404=False):
+        return self._request('GET', path, query=query, action=action, allow_404=allow_404)
+
+    def put(self, path, body, action=None):
+        return self._request('PUT', path, body=body, action=action)
+
+    def delete(self, path, action=None, allow_404=True):
+        result = self._request('DELETE', path, action=action, allow_404=allow_404, missing=_MISSING)
+        return result is not _MISSING
+
+    def post(self, path, body=None, action=None):
+        return self._request('POST', path, body=body, action=action)
+
+    def root(self):
+        """GET /api without the API key (the root document is anonymous)."""
+        return self._request('GET', '', action='read the Octopus server root document /api', auth=False)
+
+    def get_all(self, path, query=None, action=None, page_size=30, max_items=10000):
+        """Every item of a paged collection (or a plain JSON array)."""
+        pager = _Pager(self, path, query, action or 'list %s' % self._display(path), page_size, max_items)
+        return pager.run()
+
+    # ---- request loop -------------------------------------------------------------------
+
+    def _request(self, method, path, query=None, body=None, action=None, allow_404=False, auth=True, missing=None):
+        action = action or '%s %s' % (ACTION_VERBS.get(method, method), self._display(path))
+        rel = self.build_path(path, query)
+        data = None if body is None else json.dumps(body).encode('utf-8')
+        attempt, retries = self._attempts(method, rel, data, action, auth)
+        if attempt.status == 404 and allow_404:
+            return missing
+        if attempt.status < 200 or attempt.status >= 300:
+            raise self._error(method, rel, action, attempt, retries)
+        if method in ('PUT', 'POST', 'DELETE'):
+            self.mutating_requests_sent += 1
+        return self._parse(method, rel, action, attempt, retries)
+
+    def _attempts(self, method, rel, data, action, auth):
+        """Send with bounded retries inside request_deadline; return (last attempt, retries)."""
+        deadline = self.clock() + self.request_deadline
+        retries, episode = 0, []
+        while True:
+            attempt = self._send(method, rel, data, auth, deadline)
+            delay = self._retry_delay(method, attempt, retries, deadline)
+            if delay is None:
+                break
+            episode.append(attempt.status)
+            self.sleep(delay)
+            retries += 1
+        if retries:
+            self._warn_episode(action, episode, retries)
+        attempt.deadline_hit = retries < self.max_retries and self._retryable(method, attempt)
+        return attempt, retries
+
+    def _retryable(self, method, attempt):
+        if attempt.tls_error or attempt.status not in RETRY_STATUSES:
+            return False
+        return method in RETRY_METHODS or (attempt.status == -1 and attempt.never_sent)
+
+    def _retry_delay(self, method, attempt, retries, deadline):
+        """Seconds to sleep before the next attempt, or None to stop (never sleeps past the deadline)."""
+        if retries >= self.max_retries or not self._retryable(method, attempt):
+            return None
+        delay = self.rng() * min(BACKOFF_CAP, BACKOFF_BASE * (2 ** retries))
+        minimum = parse_retry_after(attempt.header('Retry-After'), self.wallclock(), attempt.header('Date'))
+        if minimum is not None:
+            delay = max(delay, minimum)
+        if self.clock() + delay >= deadline:
+            return None
+        return delay
+
+    def _warn_episode(self, action, statuses, retries):
+        if 429 in statuses:
+            what = 'rate limited by %s' % self.base_url
+        else:
+            what = 'transient errors (%s) from %s' % (', '.join(sorted(set(_status_text(s) for s in statuses))), self.base_url)
+        self._warn('Octopus API %s while trying to %s, retried %d times.' % (what, action, retries))
+
+    def _warn(self, message):
+        message = mask_secrets(message, [self.api_key])
+        self.warnings.append(message)
+        self.warn(message)
+
+    def _send(self, method, rel, data, auth, deadline):
+        """One HTTP exchange. Never raises for HTTP or transport errors: returns an _Attempt."""
+        url = '%s/api/%s' % (self.base_url, rel) if rel else '%s/api' % self.base_url
+        self.requests.append((method, rel.split('?', 1)[0]))
+        self.sent.append(dict(method=method, path=rel.split('?', 1)[0], query=rel.partition('?')[2]))
+        timeout = max(1, min(self.timeout, int(deadline - self.clock()) or 1))
+        try:
+            response = self.open_url(url, data=data, headers=self._headers(auth, data), method=method,
+                                     timeout=timeout, validate_certs=self.validate_certs, ca_path=self.ca_path,
+                                     follow_redirects='safe', use_netrc=False,
+                                     unredirected_headers=[API_KEY_HEADER], http_agent=USER_AGENT)
+            return _Attempt(getattr(response, 'status', None) or response.getcode(), _headers_of(response), response.read())
+        except HTTPError as exc:
+            return _Attempt(exc.code, _headers_of(exc), _read_quietly(exc))
+        except (URLError, SSLValidationError, HTTPException, OSError, ValueError) as exc:
+            return _Attempt(-1, reason=self._reason(exc), never_sent=_never_sent(exc), tls_error=_is_tls_error(exc))
+
+    def _headers(self, auth, data):
+        headers = {'Accept': 'application/json'}
+        if data is not None:
+            headers['Content-Type'] = 'application/json'
+        if auth:
+            self._warn_http_once()
+            headers[API_KEY_HEADER] = self.api_key
+        return headers
+
+    def _warn_http_once(self):
+        if self.base_url.startswith('http://') and not self._warned_http:
+            self._warned_http = True
+            self._warn('The Octopus API key is sent over plain http:// to %s, where anyone on the network path can read it. '
+                       'Use an https:// url.' % self.base_url)
+
+    def _reason(self, exc):
+        reason = getattr(exc, 'reason', None) or exc
+        return mask_secrets(str(reason)[:EXCERPT_CHARS] or type(reason).__name__, [self.api_key])
+
+    # ---- responses and errors -----------------------------------------------------------
+
+    def _parse(self, method, rel, action, attempt, retries):
+        if not attempt.raw.strip():
+            if method == 'DELETE' or attempt.status == 204:
+                return {}
+            raise self._unexpected(method, rel, action, attempt, retries, 'an empty body where JSON was expected')
+        try:
+            return json.loads(attempt.raw.decode('utf-8'))
+        except ValueError:
+            raise self._unexpected(method, rel, action, attempt, retries, 'a body that is not JSON')
+
+    def _unexpected(self, method, rel, action, attempt, retries, what):
+        excerpt = sanitize_excerpt(attempt.raw, [self.api_key])
+        ctype = attempt.header('Content-Type') or 'no content type'
+        msg = ('Could not %s: unexpected response from %s (HTTP %s, %s): got %s%s. Check that url points at the Octopus Server '
+               'itself and not at a load balancer, proxy or login page.'
+               % (action, self.api_url(rel), attempt.status, ctype, what, ": '%s'" % excerpt if excerpt else ''))
+        return self._exc(msg, attempt, method, rel, action, retries, excerpt=excerpt)
+
+    def _error(self, method, rel, action, attempt, retries):
+        body = _json_or_none(attempt.raw)
+        excerpt = None if body is not None else sanitize_excerpt(attempt.raw, [self.api_key])
+        msg = 'Could not %s: %s' % (action, self._explain(rel, attempt, body, excerpt, retries))
+        if method == 'POST' and attempt.status in RETRY_STATUSES and not attempt.never_sent:
+            msg += (' The POST was not retried because it may already have reached the server: read the object again to see '
+                    'whether it took effect before trying again.')
+        return self._exc(msg, attempt, method, rel, action, retries, body=body, excerpt=excerpt)
+
+    def _exc(self, msg, attempt, method, rel, action, retries, body=None, excerpt=None):
+        return OctopusApiError(mask_secrets(msg, [self.api_key]), status=attempt.status, method=method,
+                               path=rel.split('?', 1)[0], action=action, body=body, excerpt=excerpt, retries=retries)
+
+    def _explain(self, rel, attempt, body, excerpt, retries):
+        detail = _detail(body, excerpt)
+        status = attempt.status
+        if attempt.tls_error:
+            return ('TLS certificate validation failed for %s (%s). Set ca_path to the CA bundle that signed the server '
+                    'certificate (validate_certs=false only for throw-away test servers).' % (self.base_url, attempt.reason))
+        if status == -1:
+            return ('cannot reach the Octopus server at %s (%s)%s. Check url, DNS, firewalls and that the Octopus Server service '
+                    'is running.' % (self.base_url, attempt.reason, _tried(retries, attempt)))
+        if status == 401:
+            return ('the server at %s rejected the API key (HTTP 401%s). Set api_key (or OCTOPUS_API_KEY) to a valid, '
+                    'unexpired API key of the service account.' % (self.base_url, detail))
+        if status == 403:
+            return self._explain_403(body, detail)
+        if status == 404:
+            return '%s was not found (HTTP 404%s). Check the id or name.' % (self.api_url(rel), detail)
+        if status in (400, 409, 422):
+            return ('the server refused the request (HTTP %s%s). Correct the values the server named and run again.'
+                    % (status, detail))
+        return ('the server at %s answered HTTP %s%s%s. Check the Octopus Server logs and health, then run again '
+                '(request_deadline and max_retries bound the retries).' % (self.base_url, status, detail, _tried(retries, attempt)))
+
+    def _explain_403(self, body, detail):
+        message = (body or {}).get('ErrorMessage') if isinstance(body, dict) else None
+        match = PERMISSION_RE.search(message or '')
+        permission = match.group(1) if match else 'the required permission'
+        return ('the API key is valid but its user lacks %s (HTTP 403%s). Grant the service account a team role that '
+                'includes %s, or use the key of an account that has it.' % (permission, detail, permission))
+
+    def api_url(self, rel):
+        """Absolute URL of a relative path, without its query string (for messages)."""
+        return '%s/api/%s' % (self.base_url, rel.split('?', 1)[0]) if rel else '%s/api' % self.base_url
+
+    @staticmethod
+    def _display(path):
+        return '/api/%s' % path.split('?', 1)[0] if path else '/api'
+
+    def build_path(self, path, query=None):
+        """Path relative to the API root with the query string encoded."""
+        rel = self.relative_path(path)
+        encoded = encode_query(query)
+        if encoded:
+            rel = '%s%s%s' % (rel, '&' if '?' in rel else '?', encoded)
+        return rel
+
+    def relative_path(self, link):
+        """Turn a server link ('/api/x?y', '/vdir/api/x', 'x') into a path relative to the API root."""
+        link = strip_template(link or '').strip()
+        for prefix in (self._base_path + '/api/', '/api/', self._base_path + '/api', '/api'):
+            if prefix and link.startswith(prefix) and (prefix.endswith('/') or link[len(prefix):len(prefix) + 1] in ('', '?')):
+                return link[len(prefix):]
+        return link.lstrip('/')
+
+
+_MISSING = object()
+
+
+def _status_text(status):
+    return 'connection error or timeout' if status == -1 else 'HTTP %s' % status
+
+
+def _tried(retries, attempt):
+    if not retries and not getattr(attempt, 'deadline_hit', False):
+        return ''
+    text = ' after %d retries' % retries
+    if getattr(attempt, 'deadline_hit', False):
+        text += ' (stopped because the next wait would pass request_deadline)'
+    return text
+
+
+def _detail(body, excerpt):
+    if isinstance(body, dict):
+        parts = [str(body.get('ErrorMessage') or '').strip()]
+        parts.extend(str(e).strip() for e in body.get('Errors') or [] if str(e).strip())
+        text = '; '.join(p for p in parts if p)
+        return ': %s' % text if text else ''
+    return ": '%s'" % excerpt if excerpt else ''
+
+
+def _json_or_none(raw):
+    try:
+        return json.loads(raw.decode('utf-8')) if raw and raw.strip() else None
+    except ValueError:
+        return None
+
+
+def _read_quietly(exc):
+    try:
+        return exc.read() or b''
+    except (OSError, HTTPException, AttributeError):
+        return b''
+
+
+class _Pager:
+    """Collects every item of a paged Octopus collection.
+
+    Follows Links['Page.Next'] when the server sends paging links, else skip/take with
+    TotalResults. Stops with an error when more than max_items arrive or the server repeats
+    a page (same next link, or a page of items that were all seen before).
+    """
+
+    def __init__(self, client, path, query, action, page_size, max_items):
+        self.client = client
+        self.action = action
+        self.page_size = max(1, min(int(page_size), 1000))
+        self.max_items = max_items
+        base, sep, inline = client.relative_path(path).partition('?')
+        self.path = base
+        self.query = dict(parse_qsl(inline)) if sep else {}
+        self.query.update(dict((k, v) for k, v in (query or {}).items() if v is not None))
+        self.items, self.seen_links, self.seen_ids = [], set(), set()
+        self.start = int(self.query.pop('skip', 0) or 0)
+        self.query['take'] = self.page_size
+
+    def run(self):
+        rel = self.client.build_path(self.path, dict(self.query, skip=self.start))
+        while rel:
+            page = self.client.get(rel, action=self.action)
+            if isinstance(page, list):
+                return self._add(page, rel) or self.items
+            rel = self._next(page, rel)
+        return self.items
+
+    def _next(self, page, rel):
+        items = page.get('Items') if isinstance(page, dict) else None
+        if not isinstance(items, list):
+            raise OctopusApiError('Could not %s: unexpected response from %s: the page has no Items list. Check that url points at the '
+                                  'Octopus Server itself.' % (self.action, self.client.api_url(rel)),
+                                  status=200, method='GET', path=self.path, action=self.action)
+        self._add(items, rel)
+        links = page.get('Links') or {}
+        if any(str(k).startswith('Page.') for k in links):
+            return self._follow(links.get('Page.Next'), rel)
+        return self._skip_take(page, items)
+
+    def _follow(self, link, rel):
+        if not link:
+            return None
+        nxt = self.client.relative_path(link)
+        base, sep, inline = nxt.partition('?')
+        merged = dict(self.query)
+        merged.update(dict(parse_qsl(inline)) if sep else {})
+        nxt = self.client.build_path(base, merged)
+        self.seen_links.add(rel)
+        if nxt in self.seen_links:
+            raise self._repeated()
+        return nxt
+
+    def _skip_take(self, page, items):
+        if not items:
+            return None
+        total = page.get('TotalResults')
+        skip = self.start + len(self.items)
+        if not isinstance(total, int) or skip >= total:
+            return None
+        return self.client.build_path(self.path, dict(self.query, skip=skip))
+
+    def _add(self, items, rel):
+        ids = [i.get('Id') for i in items if isinstance(i, dict) and i.get('Id')]
+        if ids and all(i in self.seen_ids for i in ids):
+            raise self._repeated()
+        self.seen_ids.update(ids)
+        self.items.extend(items)
+        if len(self.items) > self.max_items:
+            raise OctopusApiError('Could not %s: the server returned more than %d items, the safety cap (last page %s). Narrow the query '
+                                  'or raise max_items.' % (self.action, self.max_items, self.client.api_url(rel)),
+                                  status=200, method='GET', path=self.path, action=self.action)
+        return None
+
+    def _repeated(self):
+        return OctopusApiError('Could not %s: the server sent the same page twice, so paging would never end. Check the Octopus '
+                               'Server (or a caching proxy in front of it) and run again.' % self.action,
+                               status=200, method='GET', path=self.path, action=self.action)
+
+
+def fail_from_exception(module, err, **result):
+    """The single conversion point from an exception to module.fail_json."""
+    details = err.to_result() if isinstance(err, OctopusApiError) else {}
+    if details:
+        result['api_error'] = details
+    module.fail_json(msg=str(err), **result)
