@@ -244,6 +244,7 @@ class OctopusClient:
         self.sent = []
         self.mutating_requests_sent = 0
         self.warnings = []
+        self.last_response_headers = {}
         self._warned_http = False
         self._base_path = urlsplit(self.base_url).path
 
@@ -276,6 +277,14 @@ class OctopusClient:
     def post(self, path, body=None, action=None):
         return self._request('POST', path, body=body, action=action)
 
+    def server_date(self):
+        """The server's clock (epoch seconds) from the Date header of the last response, or None."""
+        value = next((v for k, v in self.last_response_headers.items() if k.lower() == 'date'), None)
+        try:
+            return email.utils.parsedate_to_datetime(value).timestamp() if value else None
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+
     def root(self):
         """GET /api without the API key (the root document is anonymous)."""
         return self._request('GET', '', action='read the Octopus server root document /api', auth=False)
@@ -292,6 +301,7 @@ class OctopusClient:
         rel = self.build_path(path, query)
         data = None if body is None else json.dumps(body).encode('utf-8')
         attempt, retries = self._attempts(method, rel, data, action, auth)
+        self.last_response_headers = attempt.headers
         if attempt.status == 404 and allow_404:
             return missing
         if attempt.status < 200 or attempt.status >= 300:

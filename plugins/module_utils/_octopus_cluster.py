@@ -13,6 +13,7 @@ here with quote(x, safe='') before it reaches the client.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import datetime
 import re
 
 from urllib.parse import quote
@@ -25,6 +26,7 @@ NODES_PATH = 'octopusservernodes'
 SUMMARY_PATH = 'octopusservernodes/summary'
 TASKS_PATH = 'tasks'
 
+_TIMESTAMP_RE = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$')
 _VERSION_RE = re.compile(r'^\s*v?(\d+(?:\.\d+)*)(?:[-+~ ]?([0-9A-Za-z.\-+]*))?\s*$')
 
 
@@ -128,3 +130,17 @@ def capacity_after_removal(summary, node_id):
         remaining_online_nodes=len([n for n in remaining if not n.get('IsOffline')]),
         remaining_nodes=len(remaining),
     )
+
+
+def parse_timestamp(value):
+    """Epoch seconds of an Octopus ISO 8601 timestamp (7-digit fractions, 'Z', no zone = UTC), or None."""
+    match = _TIMESTAMP_RE.match(str(value or '').strip())
+    if not match:
+        return None
+    base, fraction, zone = match.groups()
+    zone = '+00:00' if zone in (None, 'Z') else (zone if ':' in zone else zone[:3] + ':' + zone[3:])
+    text = '%s.%s%s' % (base, (fraction or '0')[:6].ljust(6, '0'), zone)
+    try:
+        return datetime.datetime.strptime(text, '%Y-%m-%dT%H:%M:%S.%f%z').timestamp()
+    except ValueError:
+        return None
