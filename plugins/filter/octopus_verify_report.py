@@ -10,6 +10,7 @@ The documentation of each filter lives beside this file in ``<filter name>.yml``
   database name and whether Integrated Security is used.
 * ``octopus_verify_targets`` selects the listening Tentacles (targets and workers) to probe,
   de-duplicated and optionally sampled, and counts the polling Tentacles.
+* ``octopus_verify_endpoints`` lists the distinct http(s) feed and cloud endpoints to probe.
 * ``octopus_verify_report`` turns the raw observations gathered by the role into one structured
   report (checks with status passed, failed or skipped) and a summary table.
 """
@@ -294,6 +295,43 @@ def octopus_verify_targets(machines, limit=0, seed=None, include_disabled=False)
         polling_total=len(polling),
         disabled=sorted(disabled),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeds and cloud endpoints
+# ---------------------------------------------------------------------------------------------
+
+def octopus_verify_endpoints(items, kind='feed'):
+    """Return the distinct http(s) endpoints to probe as ``[{name, uri, kind}]``.
+
+    ``items`` is a list of feed resources (``Name``, ``FeedUri``, ``SpaceId``) or of cloud
+    endpoints given as URIs or ``{name, uri}`` dicts. Feeds without an http(s) ``FeedUri``
+    (the built-in repository, for example) are left out.
+    """
+    if items is None:
+        return []
+    if not isinstance(items, (list, tuple)):
+        raise AnsibleFilterError('octopus_verify_endpoints: expected a list, got %s' % type(items).__name__)
+    found = {}
+    for item in items:
+        if isinstance(item, string_types):
+            name, uri = item, item
+        elif isinstance(item, dict):
+            uri = item.get('uri') or item.get('FeedUri') or item.get('url')
+            name = item.get('name') or item.get('Name') or uri
+            if item.get('SpaceId') and item.get('Name'):
+                name = '%s/%s' % (item['SpaceId'], item['Name'])
+        else:
+            raise AnsibleFilterError('octopus_verify_endpoints: every item must be a URI or a dict')
+        if not isinstance(uri, string_types) or not re.match(r'^https?://[^/\s]+', uri.strip(), re.IGNORECASE):
+            if kind != 'feed':
+                raise AnsibleFilterError('octopus_verify_endpoints: %s is not an http(s) URI' % to_text(name))
+            continue
+        uri = uri.strip()
+        entry = found.setdefault(uri.lower(), dict(name=to_text(name), uri=uri, kind=kind))
+        if to_text(name) not in entry['name'].split(', '):
+            entry['name'] = '%s, %s' % (entry['name'], to_text(name))
+    return [found[key] for key in sorted(found)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,5 +624,6 @@ class FilterModule(object):
         return {
             'octopus_sql_endpoint': octopus_sql_endpoint,
             'octopus_verify_targets': octopus_verify_targets,
+            'octopus_verify_endpoints': octopus_verify_endpoints,
             'octopus_verify_report': octopus_verify_report,
         }

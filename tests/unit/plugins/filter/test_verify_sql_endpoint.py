@@ -145,4 +145,4 @@ def test_bad_port_override(port):
 
 def test_filter_module_exposes_filters():
     filters = FilterModule().filters()
-    assert set(filters) == {'octopus_sql_endpoint', 'octopus_verify_targets', 'octopus_verify_report'}
+    assert set(filters) == {'octopus_sql_endpoint', 'octopus_verify_targets', 'octopus_verify_endpoints', 'octopus_verify_report'}

@@ -10,7 +10,7 @@ __metaclass__ = type
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.octopus.ha.plugins.filter.octopus_verify_report import octopus_verify_targets
+from ansible_collections.octopus.ha.plugins.filter.octopus_verify_report import octopus_verify_endpoints, octopus_verify_targets
 
 THUMB_A = 'A' * 40
 THUMB_B = '0123456789abcdef0123456789abcdef01234567'
@@ -118,3 +118,35 @@ def test_bad_input(machines, limit):
 
 def test_none_is_empty():
     assert octopus_verify_targets(None)['listening_total'] == 0
+
+
+def test_endpoints_from_feeds():
+    feeds = [
+        dict(Id='Feeds-1', Name='Octopus Server (built-in)', SpaceId='Spaces-1', FeedType='BuiltIn'),
+        dict(Id='Feeds-2', Name='nuget.org', SpaceId='Spaces-1', FeedUri='https://api.nuget.org/v3/index.json'),
+        dict(Id='Feeds-3', Name='nuget', SpaceId='Spaces-2', FeedUri='https://api.nuget.org/v3/index.json'),
+        dict(Id='Feeds-4', Name='share', SpaceId='Spaces-1', FeedUri='\\\\fs\\packages'),
+        dict(Id='Feeds-5', Name='docker', SpaceId='Spaces-1', FeedUri='http://registry:5000 '),
+    ]
+    result = octopus_verify_endpoints(feeds)
+    assert result == [
+        dict(name='Spaces-1/docker', uri='http://registry:5000', kind='feed'),
+        dict(name='Spaces-1/nuget.org, Spaces-2/nuget', uri='https://api.nuget.org/v3/index.json', kind='feed'),
+    ]
+
+
+def test_endpoints_from_cloud_list():
+    result = octopus_verify_endpoints(['https://management.azure.com/', dict(name='aws sts', uri='https://sts.amazonaws.com')],
+                                      kind='cloud')
+    assert [e['name'] for e in result] == ['https://management.azure.com/', 'aws sts']
+    assert all(e['kind'] == 'cloud' for e in result)
+
+
+@pytest.mark.parametrize('items, kind', [('x', 'feed'), ([1], 'feed'), (['ftp://x'], 'cloud')])
+def test_endpoints_bad_input(items, kind):
+    with pytest.raises(AnsibleFilterError):
+        octopus_verify_endpoints(items, kind=kind)
+
+
+def test_endpoints_none():
+    assert octopus_verify_endpoints(None) == []
