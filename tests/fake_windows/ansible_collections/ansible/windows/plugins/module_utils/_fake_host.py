@@ -465,3 +465,51 @@ def sim_request(method, path, body=None, api_key=None, timeout=10):
         return json.loads(text)
     except ValueError:
         return None
+
+
+def read_msi(data, msi_path):
+    """The fake MSI document at ``msi_path`` on the host; raises FakeHostError(rc=1619) when unusable."""
+    entry = get_file(data, msi_path)
+    if entry is None or entry.get('isdir'):
+        raise FakeHostError('This installation package could not be opened: %s' % msi_path, rc=1619)
+    try:
+        doc = json.loads(entry.get('content', ''))
+        if doc.get('FakeMsi') != 1:
+            raise ValueError('not a fake MSI')
+    except ValueError:
+        raise FakeHostError('This installation package could not be opened (not a valid MSI): %s' % msi_path, rc=1620)
+    return doc
+
+
+def msi_install(data, msi_path, log_path=None):
+    """Install a fake MSI like ``msiexec /i <msi> /quiet /norestart /l*v <log>``; returns (rc, message).
+
+    rc: knob ``msi_exit_code`` (0 default; 3010 installs and asks for a reboot; other codes install
+    nothing), 1638 when a newer version of the product is installed.
+    """
+    doc = read_msi(data, msi_path)
+    rc = int(data['knobs'].get('msi_exit_code', 0) or 0)
+    for product in data['products'].values():
+        if product.get('upgrade_code') == doc.get('UpgradeCode') and _vtuple(product['version']) > _vtuple(doc['ProductVersion']):
+            rc = 1638
+    lines = ['=== Verbose logging started: fake msiexec ===', 'Product: %s -- version %s' % (doc['ProductName'], doc['ProductVersion'])]
+    if rc in (0, 3010):
+        install_msi_document(data, doc, source=msi_path)
+        lines.append('Installation completed successfully.' if rc == 0 else 'Installation completed; a restart is required.')
+        if rc == 3010:
+            data['reboot_required'] = True
+    else:
+        lines.append('Installation failed with error code %d.' % rc)
+    lines.append('=== Logging stopped ===')
+    if log_path:
+        put_file(data, log_path, '\n'.join(lines) + '\n')
+    return rc, lines[-2]
+
+
+def _vtuple(version):
+    out = []
+    for part in str(version).split('-')[0].split('.'):
+        out.append(int(part) if part.isdigit() else 0)
+    while len(out) > 3 and out[-1] == 0:
+        out.pop()
+    return tuple(out)

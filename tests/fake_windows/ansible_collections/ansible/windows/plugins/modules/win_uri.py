@@ -1,0 +1,88 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""TEST-ONLY stand-in for ansible.windows.win_uri: a real HTTP request sent from the controller.
+
+In tests the "node's own URL" is the simulator's ``/node/<name>`` prefix, so the request really
+reaches octosim. The fake host state only records the call.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import time
+from urllib.error import HTTPError
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
+
+
+def handler(module, data):
+    p = module.params
+    start = time.time()
+    method = p['method'].upper()
+    result = {'changed': False, 'url': p['url']}
+    if module.check_mode and method not in ('GET', 'HEAD'):
+        result['changed'] = True
+        return result
+    body = p['body']
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    headers = dict(p['headers'] or {})
+    if p['content_type']:
+        headers['Content-Type'] = p['content_type']
+    try:
+        resp = open_url(p['url'], method=method, data=body, headers=headers, timeout=p['url_timeout'],
+                        validate_certs=p['validate_certs'], follow_redirects=p['follow_redirects'],
+                        url_username=p['url_username'], url_password=p['url_password'])
+        status, reason, raw = resp.getcode(), getattr(resp, 'reason', 'OK'), resp.read()
+    except HTTPError as exc:
+        status, reason, raw = exc.code, exc.reason, exc.read() if exc.fp else b''
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        result['elapsed'] = round(time.time() - start, 3)
+        raise fh.FakeHostError('Unhandled exception occurred when sending web request. Exception: %s' % exc, **result)
+    text = raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else raw
+    result.update(status_code=status, status_description=reason, content_length=len(raw or b''),
+                  elapsed=round(time.time() - start, 3), changed=method not in ('GET', 'HEAD'))
+    if p['return_content']:
+        result['content'] = text
+        try:
+            result['json'] = json.loads(text)
+        except ValueError:
+            pass
+    if status not in p['status_code']:
+        raise fh.FakeHostError('Status code of request \'%d\' is not in list of valid status codes %s : %s.'
+                               % (status, p['status_code'], reason), **result)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type='str', required=True),
+            method=dict(type='str', default='GET', aliases=['url_method']),
+            content_type=dict(type='str'),
+            body=dict(type='raw'),
+            dest=dict(type='path'),
+            creates=dict(type='path'),
+            removes=dict(type='path'),
+            return_content=dict(type='bool', default=False),
+            status_code=dict(type='list', elements='int', default=[200]),
+            headers=dict(type='dict'),
+            url_timeout=dict(type='int', default=30, aliases=['timeout']),
+            validate_certs=dict(type='bool', default=True),
+            follow_redirects=dict(type='str', default='safe', choices=['all', 'none', 'safe']),
+            url_username=dict(type='str', aliases=['user', 'username']),
+            url_password=dict(type='str', no_log=True, aliases=['password']),
+        ),
+        supports_check_mode=True,
+    )
+    fh.run_stand_in(module, 'ansible.windows.win_uri', handler)
+
+
+if __name__ == '__main__':
+    main()
