@@ -156,8 +156,8 @@ def _never_sent(exc):
 
 
 def _is_tls_error(exc):
-    reason = getattr(exc, 'reason', exc)
-    return isinstance(exc, SSLValidationError) or isinstance(reason, (ssl.SSLError, ssl.CertificateError, SSLValidationError))
+    tls = (ssl.SSLError, ssl.CertificateError, SSLValidationError)
+    return isinstance(exc, tls) or isinstance(getattr(exc, 'reason', None), tls)
 
 
 def _headers_of(response):
@@ -226,7 +226,8 @@ class OctopusClient:
 
     def __init__(self, url, api_key, validate_certs=True, ca_path=None, timeout=30,
                  request_deadline=120, max_retries=5, warn=None, open_url=None,
-                 sleep=time.sleep, clock=time.monotonic, rng=random.random, wallclock=time.time):
+                 sleep=None, clock=None, rng=None, wallclock=None):
+        """Hooks left as None resolve to open_url, time.sleep, time.monotonic, random.random and time.time."""
         self.base_url = normalize_url(url)
         self.api_key = api_key
         self.validate_certs = validate_certs
@@ -236,10 +237,10 @@ class OctopusClient:
         self.max_retries = max(0, max_retries)
         self.warn = warn or (lambda msg: None)
         self.open_url = open_url or ansible_open_url
-        self.sleep = sleep
-        self.clock = clock
-        self.rng = rng
-        self.wallclock = wallclock
+        self.sleep = sleep or time.sleep
+        self.clock = clock or time.monotonic
+        self.rng = rng or random.random
+        self.wallclock = wallclock or time.time
         self.requests = []
         self.sent = []
         self.mutating_requests_sent = 0
@@ -423,7 +424,8 @@ class OctopusClient:
 
     def _exc(self, msg, attempt, method, rel, action, retries, body=None, excerpt=None):
         return OctopusApiError(mask_secrets(msg, [self.api_key]), status=attempt.status, method=method,
-                               path=rel.split('?', 1)[0], action=action, body=body, excerpt=excerpt, retries=retries)
+                               path=rel.split('?', 1)[0], action=action, body=_mask_json(body, [self.api_key]),
+                               excerpt=excerpt, retries=retries)
 
     def _explain(self, rel, attempt, body, excerpt, retries):
         detail = _detail(body, excerpt)
@@ -502,6 +504,12 @@ def _detail(body, excerpt):
         text = '; '.join(p for p in parts if p)
         return ': %s' % text if text else ''
     return ": '%s'" % excerpt if excerpt else ''
+
+
+def _mask_json(body, secrets):
+    if body is None:
+        return None
+    return json.loads(mask_secrets(json.dumps(body), secrets))
 
 
 def _json_or_none(raw):
