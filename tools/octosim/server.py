@@ -1,0 +1,341 @@
+# Copyright (c) octopus.ha contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HTTP(S) server: routes /api, /node/<Name>/api and /_sim, applies faults, keeps the request log."""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import re
+import socket
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from octosim import control
+from octosim.api import OctopusApi, Request, error_body
+from octosim.faults import FaultSet, HTML_PAGE
+from octosim.model import Cluster, SimError
+from octosim.timeutil import iso
+
+NODE_PREFIX_RE = re.compile(r'^/node/([^/]+)(/api(?:/.*)?)$', re.IGNORECASE)
+KEY_HEADERS = ('X-Octopus-ApiKey', 'X-NuGet-ApiKey')
+MAX_LOG = 20000
+REASONS = {429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
+           504: 'Gateway Time-out'}
+
+
+def _query_dict(pairs):
+    result = {}
+    for name, value in pairs:
+        if name.lower() == 'apikey':
+            value = '<redacted>'
+        if name in result:
+            if not isinstance(result[name], list):
+                result[name] = [result[name]]
+            result[name].append(value)
+        else:
+            result[name] = value
+    return result
+
+
+class Simulator:
+    """The cluster plus faults and the request log; shared by all handler threads."""
+
+    def __init__(self, cfg, speed=None):
+        self.cfg = cfg
+        self.cluster = Cluster(cfg, speed=speed)
+        self.api = OctopusApi(self.cluster)
+        self.faults = FaultSet(cfg.get('seed', 0))
+        self.stopping = threading.Event()
+        self._log = []
+        self._log_lock = threading.Lock()
+        self._seq = 0
+        self._ticker = None
+        self.on_parent_exit = None
+
+    def reset(self):
+        with self.cluster.lock:
+            self.cluster.reset()
+        self.faults = FaultSet(self.cfg.get('seed', 0))
+        self.clear_request_log()
+        with self._log_lock:
+            self._seq = 0
+
+    # request log
+    def new_log_entry(self, method, path, pairs, key_source):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        with self._log_lock:
+            self._seq += 1
+            entry = {'seq': self._seq, 'method': method, 'path': path, 'query': _query_dict(pairs), 'status': 'pending',
+                     'time': None, 'wall': now.isoformat(timespec='milliseconds'), 'node': None, 'fault': None,
+                     'fault_kind': None, 'key_source': key_source, 'body': None, 'applied': False}
+            self._log.append(entry)
+            if len(self._log) > MAX_LOG:
+                del self._log[:len(self._log) - MAX_LOG]
+            return entry
+
+    def request_log(self):
+        with self._log_lock:
+            return [dict(e) for e in self._log]
+
+    def clear_request_log(self):
+        with self._log_lock:
+            self._log = []
+
+    # background ticker
+    def start_ticker(self, exit_with_parent=False):
+        interval = float(self.cfg['timing'].get('ticker_interval', 0.1))
+        parent = os.getppid()
+
+        def run():
+            while not self.stopping.wait(interval):
+                with self.cluster.lock:
+                    self.cluster.sync()
+                if exit_with_parent and os.getppid() != parent and self.on_parent_exit is not None:
+                    self.on_parent_exit()
+                    return
+        self._ticker = threading.Thread(target=run, name='octosim-ticker', daemon=True)
+        self._ticker.start()
+
+    def stop(self):
+        self.stopping.set()
+
+
+class SimHandler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'octosim'
+    timeout = 300
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        super(SimHandler, self).setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.settimeout(10)
+            self.connection.do_handshake()
+            self.connection.settimeout(self.timeout)
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        if os.environ.get('OCTOSIM_VERBOSE'):
+            super(SimHandler, self).log_message(format, *args)
+
+    @property
+    def sim(self):
+        return self.server.sim
+
+    def do_GET(self):
+        self._dispatch('GET')
+
+    def do_POST(self):
+        self._dispatch('POST')
+
+    def do_PUT(self):
+        self._dispatch('PUT')
+
+    def do_DELETE(self):
+        self._dispatch('DELETE')
+
+    def do_PATCH(self):
+        self._dispatch('PATCH')
+
+    # ------------------------------------------------------------------ plumbing
+    def _read_body(self):
+        length = self.headers.get('Content-Length')
+        if not length:
+            return b''
+        try:
+            size = int(length)
+        except ValueError:
+            return b''
+        return self.rfile.read(size) if size > 0 else b''
+
+    def _send(self, status, payload, headers=None, content_type='application/json; charset=utf-8'):
+        if isinstance(payload, bytes):
+            data = payload
+        elif isinstance(payload, str):
+            data = payload.encode('utf-8')
+        else:
+            data = json.dumps(payload).encode('utf-8')
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _drop(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _dispatch(self, method):
+        split = urlsplit(self.path)
+        path = unquote(split.path)
+        pairs = parse_qsl(split.query, keep_blank_values=True)
+        raw = self._read_body()
+        try:
+            if path == '/_sim' or path.startswith('/_sim/'):
+                self._control(method, path, pairs, raw)
+            elif path == '/api' or path.startswith('/api/') or NODE_PREFIX_RE.match(path):
+                self._api(method, path, pairs, raw)
+            else:
+                self._send(404, error_body('Not found: %s' % path))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _control(self, method, path, pairs, raw):
+        query = {}
+        for name, value in pairs:
+            query.setdefault(name, []).append(value)
+        try:
+            body = json.loads(raw.decode('utf-8')) if raw.strip() else None
+        except ValueError:
+            self._send(400, error_body('The request body is not valid JSON'))
+            return
+        try:
+            status, payload = control.handle(self.sim, method, path, query, body)
+        except SimError as err:
+            status, payload = err.status, error_body(err.message, err.errors)
+        self._send(status, payload)
+
+    # ------------------------------------------------------------------ the Octopus API
+    def _api(self, method, path, pairs, raw):
+        sim = self.sim
+        cluster = sim.cluster
+        key = None
+        key_source = None
+        for header in KEY_HEADERS:
+            if self.headers.get(header):
+                key, key_source = self.headers.get(header).strip(), 'header'
+                break
+        if key is None:
+            for name, value in pairs:
+                if name.lower() == 'apikey' and value:
+                    key, key_source = value.strip(), 'query'
+        entry = sim.new_log_entry(method, path, pairs, key_source)
+        match = NODE_PREFIX_RE.match(path)
+        node_name = match.group(1) if match else None
+        api_path = match.group(2) if match else path
+        with cluster.lock:
+            cluster.sync()
+            node = cluster.find_node(node_name) if node_name else cluster.serving_node()
+            served_by = node.name if node else None
+        entry['node'] = served_by
+        fault = sim.faults.pick(method, path, served_by)
+        if fault is not None:
+            entry['fault'] = fault.id
+            entry['fault_kind'] = fault.kind
+        if fault is not None and fault.kind == 'latency' and fault.phase == 'before':
+            sim.stopping.wait(fault.latency)
+        if fault is not None and fault.phase == 'before' and fault.kind != 'latency':
+            with cluster.lock:
+                entry['time'] = iso(cluster.sync())
+            self._apply_fault(fault, node, entry)
+            return
+        status, payload, headers, content_type = self._serve(method, api_path, pairs, raw, node, node_name, key, entry)
+        if fault is not None and fault.kind == 'latency':
+            sim.stopping.wait(fault.latency)
+        if fault is not None and fault.kind != 'latency':
+            self._apply_fault(fault, node, entry)
+            return
+        entry['status'] = status
+        self._send(status, payload, headers, content_type)
+
+    def _serve(self, method, api_path, pairs, raw, node, node_name, key, entry):
+        cluster = self.sim.cluster
+        with cluster.lock:
+            entry['time'] = iso(cluster.sync())
+            if node is None:
+                if node_name:
+                    return 404, error_body('There is no Octopus Server node named %s.' % node_name), {}, \
+                        'application/json; charset=utf-8'
+                page = HTML_PAGE % {'status': 503, 'reason': 'Service Temporarily Unavailable'}
+                return 503, page, {}, 'text/html'
+            headers = {'Octopus-Node': 'name=%s; version=%s' % (node.name, node.version)}
+            try:
+                body = json.loads(raw.decode('utf-8-sig')) if raw.strip() else None
+            except ValueError:
+                return 400, error_body('The request body could not be parsed as JSON.'), headers, \
+                    'application/json; charset=utf-8'
+            if method in ('PUT', 'POST', 'DELETE', 'PATCH'):
+                entry['body'] = body
+            query = {}
+            req = Request(method, api_path, query, body, node, cluster.key_info(key) if key else None)
+            for name, value in pairs:
+                query.setdefault(name.lower(), []).append(value)
+                req.original_names.setdefault(name.lower(), name)
+            try:
+                status, payload = self.sim.api.dispatch(req)
+                entry['applied'] = status < 400
+            except SimError as err:
+                status, payload = err.status, error_body(err.message, err.errors, err.help_text)
+            return status, payload, headers, 'application/json; charset=utf-8'
+
+    def _apply_fault(self, fault, node, entry):
+        if fault.kind in ('drop', 'timeout'):
+            if fault.kind == 'timeout':
+                self.sim.stopping.wait(fault.latency)
+            entry['status'] = 'dropped'
+            self._drop()
+            return
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers['Retry-After'] = str(fault.retry_after if not isinstance(fault.retry_after, float)
+                                         else int(fault.retry_after))
+        entry['status'] = fault.status
+        if fault.kind == 'html':
+            reason = REASONS.get(fault.status, 'Error')
+            self._send(fault.status, fault.body if isinstance(fault.body, str) else
+                       HTML_PAGE % {'status': fault.status, 'reason': reason}, headers, 'text/html')
+            return
+        if node is not None:
+            headers.setdefault('Octopus-Node', 'name=%s; version=%s' % (node.name, node.version))
+        payload = fault.body if fault.body is not None else error_body(
+            fault.message or 'The simulator injected a %d fault.' % fault.status, [],
+            details=None)
+        self._send(fault.status, payload, headers)
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(self, address, sim, ssl_context=None):
+        self.sim = sim
+        self.ssl_context = ssl_context
+        ThreadingHTTPServer.__init__(self, address, SimHandler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        if os.environ.get('OCTOSIM_VERBOSE'):
+            ThreadingHTTPServer.handle_error(self, request, client_address)
+
+    @property
+    def url(self):
+        host, port = self.server_address[:2]
+        scheme = 'https' if self.ssl_context is not None else 'http'
+        if ':' in host:
+            host = '[%s]' % host
+        return '%s://%s:%d' % (scheme, host, port)
+
+
+def make_server(sim, host='127.0.0.1', port=0, tls_cert=None, tls_key=None):
+    context = None
+    if tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(tls_cert, tls_key)
+    return SimServer((host, port), sim, context)
