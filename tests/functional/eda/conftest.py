@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Fixtures for the EDA / lifecycle tests: an in-process moto server and an ansible-playbook runner."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# pylint: disable=wrong-import-position
+from eda_moto_harness import MotoHarness  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+
+
+@pytest.fixture(scope='session')
+def moto_session():
+    harness = MotoHarness()
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture
+def moto(moto_session):
+    """A clean moto (all backends reset, recorder emptied) for each test."""
+    moto_session.reset()
+    return moto_session
+
+
+@pytest.fixture
+def local_inventory(tmp_path):
+    path = tmp_path / 'inventory.yml'
+    path.write_text(json.dumps({'all': {'hosts': {'localhost': {
+        'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}}))
+    return str(path)
+
+
+def base_env(extra=None):
+    env = dict(os.environ)
+    env.update({'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_DEPRECATION_WARNINGS': 'false', 'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+                'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.default', 'ANSIBLE_PYTHON_INTERPRETER': sys.executable})
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def eda_playbook(moto, local_inventory, tmp_path):
+    """Run a playbook (path or FQCN) against localhost with the moto environment. Returns the CompletedProcess."""
+
+    def run(playbook, extra_vars=None, env=None, check=False, timeout=300):
+        cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', local_inventory, playbook]
+        if extra_vars:
+            vars_file = tmp_path / ('vars-%d.json' % len(list(tmp_path.iterdir())))
+            vars_file.write_text(json.dumps(extra_vars))
+            cmd += ['-e', '@%s' % vars_file]
+        if check:
+            cmd.append('--check')
+        merged = dict(moto.env)
+        merged.update(env or {})
+        return subprocess.run(cmd, cwd=REPO, env=base_env(merged), capture_output=True, text=True, timeout=timeout, check=False)
+
+    return run
+
+
+@pytest.fixture
+def adhoc(eda_playbook, tmp_path):
+    """Run one module on localhost through ansible-playbook. Returns the registered result dict."""
+    counter = [0]
+
+    def run(module, args, check=False, env=None, timeout=300):
+        counter[0] += 1
+        out = tmp_path / ('result-%d.json' % counter[0])
+        playbook = tmp_path / ('adhoc-%d.yml' % counter[0])
+        playbook.write_text(json.dumps([{
+            'name': 'adhoc', 'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+                {'name': 'Call the module', module: args, 'register': 'result', 'ignore_errors': True},
+                {'name': 'Save the result', 'ansible.builtin.copy': {'content': '{{ result | to_json }}', 'dest': str(out), 'mode': '0600'},
+                 'check_mode': False},
+            ]}]))
+        proc = eda_playbook(str(playbook), env=env, check=check, timeout=timeout)
+        if not out.exists():
+            raise AssertionError('module did not run: %s %s' % (proc.stdout, proc.stderr))
+        return json.loads(out.read_text())
+
+    return run
