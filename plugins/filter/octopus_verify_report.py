@@ -468,9 +468,11 @@ def _check_tentacles(data):
                       % to_text(tentacles.get('msg') or 'unknown error'), details)
     for item in probe or []:
         if isinstance(item, dict):
-            results[to_text(item.get('uri'))] = item
+            results.setdefault(to_text(item.get('uri')), item)
+            results['%s|%s' % (item.get('uri'), _normalise_thumbprint(item.get('expected_thumbprint')))] = item
     for target in targets:
-        item = results.get(to_text(target.get('uri'))) or {}
+        item = (results.get('%s|%s' % (target.get('uri'), target.get('thumbprint')))
+                or results.get(to_text(target.get('uri'))) or {})
         row = dict(uri=target.get('uri'), machines=target.get('machines'), expected_thumbprint=target.get('thumbprint'))
         presented = _normalise_thumbprint(item.get('presented_thumbprint'))
         row['presented_thumbprint'] = presented

@@ -278,3 +278,19 @@ def test_input_is_not_mutated():
 def test_bad_input():
     with pytest.raises(AnsibleFilterError):
         octopus_verify_report(['not', 'a', 'dict'])
+
+
+def test_same_uri_with_two_registered_thumbprints():
+    selection = octopus_verify_targets([
+        dict(Id='Machines-1', Name='web01', SpaceId='Spaces-1',
+             Endpoint=dict(CommunicationStyle='TentaclePassive', Uri='https://web01:10933/', Thumbprint=GOOD)),
+        dict(Id='Machines-2', Name='web01-stale', SpaceId='Spaces-2',
+             Endpoint=dict(CommunicationStyle='TentaclePassive', Uri='https://web01:10933/', Thumbprint=BAD)),
+    ])
+    data = observations()
+    data['tentacles'] = dict(selection=selection, probe=[
+        dict(uri='https://web01:10933/', expected_thumbprint=BAD, status='mismatch', presented_thumbprint=GOOD),
+        dict(uri='https://web01:10933/', expected_thumbprint=GOOD, status='ok', presented_thumbprint=GOOD)])
+    check = by_name(octopus_verify_report(data))['listening_tentacles']
+    assert len(check['details']['passed']) == 1
+    assert check['details']['mismatched'][0]['machines'] == ['Spaces-2/Machines-2 web01-stale (target)']
