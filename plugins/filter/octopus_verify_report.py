@@ -370,7 +370,11 @@ def _check_node_api(data):
         return _check('node_api', 'skipped', 'the node API was not probed')
     url = node_api.get('url')
     status = _status_code(node_api)
-    details = dict(url=url, status_code=status)
+    details = dict(url=url, status_code=status, registered_name=node_api.get('registered_name'))
+    expected, registered = data.get('node_name'), node_api.get('registered_name')
+    if status == 200 and expected and registered and to_text(expected).strip().lower() != to_text(registered).strip().lower():
+        return _check('node_api', 'failed', 'the server at %s reports itself as node %s, not %s: check the node URL and '
+                      'the node name (--serverNodeName)' % (url, registered, expected), details)
     if status == 200:
         return _check('node_api', 'passed', 'the node answered %s with 200, so the server started and reached its '
                       'database' % url, details)
@@ -434,8 +438,8 @@ def _check_storage(data):
         if item is None:
             details['problems'].append('%s (%s): not probed' % (name, folders[name]))
         elif not item.get('exists'):
-            details['problems'].append('%s (%s): does not exist or is not reachable%s'
-                                       % (name, folders[name], _suffix(item.get('error'))))
+            details['problems'].append('%s (%s): %s' % (name, folders[name], to_text(
+                item.get('error') or 'does not exist or is not reachable')))
         elif not item.get('writable'):
             details['problems'].append('%s (%s): not writable%s' % (name, folders[name], _suffix(item.get('error'))))
     who = ' as %s' % storage['identity'] if storage.get('identity') else ''

@@ -294,3 +294,13 @@ def test_same_uri_with_two_registered_thumbprints():
     check = by_name(octopus_verify_report(data))['listening_tentacles']
     assert len(check['details']['passed']) == 1
     assert check['details']['mismatched'][0]['machines'] == ['Spaces-2/Machines-2 web01-stale (target)']
+
+
+def test_node_api_answered_by_another_node_fails():
+    data = observations()
+    data['node_api']['registered_name'] = 'OCTO-NODE-01'
+    report = octopus_verify_report(data)
+    assert report['failed'] == ['node_api']
+    assert 'OCTO-NODE-01' in by_name(report)['node_api']['reason']
+    data['node_api']['registered_name'] = ' Octo-New-1 '
+    assert octopus_verify_report(data)['passed'] is True
