@@ -14,7 +14,7 @@ from octosim.timeutil import ClusterClock, display_completed, display_duration, 
 
 RUNNING_STATES = ('Executing', 'Cancelling')
 ACTIVE_STATES = ('Queued', 'Executing', 'Cancelling')
-EPSILON = 1e-6
+EPSILON = 1e-3   # seconds: the resolution of the simulation (timestamps have milliseconds)
 NODE_ID_PREFIX = 'OctopusServerNodes-'
 
 
@@ -59,15 +59,17 @@ class Node:
 
     def last_seen(self, now):
         if self.heartbeat:
-            beats = math.floor((now - self.hb_anchor) / self.hb_interval + EPSILON)
+            beats = math.floor((now - self.hb_anchor + EPSILON) / self.hb_interval)
             return self.hb_anchor + max(0, beats) * self.hb_interval
         return self.static_last_seen
 
     def next_poll(self, not_before):
         """First poll time >= not_before and strictly after the last processed poll."""
-        lower = max(not_before, self.last_poll + EPSILON)
-        k = math.ceil((lower - self.poll_offset) / self.poll_interval - EPSILON)
-        return self.poll_offset + k * self.poll_interval
+        k = math.ceil((not_before - EPSILON - self.poll_offset) / self.poll_interval)
+        when = self.poll_offset + k * self.poll_interval
+        while when <= self.last_poll + EPSILON:
+            when += self.poll_interval
+        return when
 
 
 class Task:
@@ -496,7 +498,7 @@ class Cluster:
             if task.server_node == node.id and task.state in RUNNING_STATES:
                 self._finish(task, 'Failed', now, 'The task was running on server node %s, which was deleted.' % node.name)
         if node.heartbeat and self.timing.get('deleted_live_node_reregisters'):
-            beats = math.floor((now - node.hb_anchor) / node.hb_interval + EPSILON) + 1
+            beats = math.floor((now - node.hb_anchor + EPSILON) / node.hb_interval) + 1
             self.ghosts.append({'node': node, 'at': node.hb_anchor + beats * node.hb_interval})
         return node
 

@@ -223,7 +223,109 @@ class ControlClient:
         return self.call('POST', 'reset', {})
 
 
-class SimulatorProcess:
+class _SimulatorBase:
+    """What SimulatorProcess and SimulatorThread share: url, control, request(), context manager."""
+
+    url = None
+    control = None
+    ca_path = None
+
+    @property
+    def api_url(self):
+        return self.url + '/api'
+
+    def node_url(self, name):
+        """Base URL that reaches one node directly (its 'local URL'); append /api/..."""
+        return '%s/node/%s' % (self.url, quote(name, safe=''))
+
+    def start(self):
+        raise NotImplementedError()
+
+    def stop(self):
+        raise NotImplementedError()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def request(self, method, path, body=None, api_key=ADMIN_KEY, headers=None, timeout=10.0, node=None):
+        """Call the simulated Octopus API: path like '/api/tasks?take=1' (or 'tasks?take=1').
+
+        api_key=None sends no key. node='X' goes through /node/X/api. Returns (status, headers, body).
+        """
+        if not path.startswith('/'):
+            path = '/api/' + path
+        base = self.node_url(node) if node else self.url
+        all_headers = dict(headers or {})
+        if api_key is not None:
+            all_headers['X-Octopus-ApiKey'] = api_key
+        return http_request(base + path, method, body, all_headers, timeout=timeout, ca_path=self.ca_path)
+
+
+class SimulatorThread(_SimulatorBase):
+    """The same server in a background thread of this process: starts in milliseconds.
+
+    Same interface as SimulatorProcess (config, speed, tls; url, control, request, stop), plus
+    .simulator (the octosim.server.Simulator, for white-box tests). Use SimulatorProcess when the
+    code under test runs in another process anyway (ansible-playbook) or to test the CLI.
+    """
+
+    def __init__(self, config=None, speed=None, tls=False, host='127.0.0.1'):
+        self.config = config
+        self.speed = speed
+        self.tls = tls
+        self.host = host
+        self.simulator = None
+        self.server = None
+        self.thread = None
+        self.tls_files = None
+        self.workdir = None
+
+    def start(self):
+        if self.server is not None:
+            return self
+        from octosim import config as sim_config
+        from octosim.server import Simulator, make_server
+        cfg = sim_config.load(self.config)
+        cert = key = None
+        if self.tls:
+            if isinstance(self.tls, TlsFiles):
+                self.tls_files = self.tls
+            else:
+                self.workdir = tempfile.mkdtemp(prefix='octosim-')
+                self.tls_files = make_tls_files(self.workdir)
+            self.ca_path = self.tls_files.ca_path
+            cert, key = self.tls_files.cert_path, self.tls_files.key_path
+        self.simulator = Simulator(cfg, speed=self.speed)
+        self.server = make_server(self.simulator, self.host, 0, cert, key)
+        self.simulator.start_ticker()
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.05},
+                                       name='octosim-server', daemon=True)
+        self.thread.start()
+        self.url = self.server.url
+        self.control = ControlClient(self.url, ca_path=self.ca_path)
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        return self
+
+    def stop(self):
+        server, self.server = self.server, None
+        if server is not None:
+            self.simulator.stop()
+            server.shutdown()
+            server.server_close()
+            self.thread.join(5)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+
+class SimulatorProcess(_SimulatorBase):
     """Run `python -m octosim` on 127.0.0.1:<free port> for the duration of a `with` block.
 
     config: a dict (written to a temp JSON file) or a path to a YAML/JSON file.
@@ -247,14 +349,6 @@ class SimulatorProcess:
         self.workdir = None
         self.log_path = None
         self._log_handle = None
-
-    @property
-    def api_url(self):
-        return self.url + '/api'
-
-    def node_url(self, name):
-        """Base URL that reaches one node directly (its 'local URL'); append /api/..."""
-        return '%s/node/%s' % (self.url, quote(name, safe=''))
 
     def start(self):
         if self.process is not None:
@@ -337,26 +431,6 @@ class SimulatorProcess:
             self._log_handle = None
         with _LIVE_LOCK:
             _LIVE.discard(self)
-        if self.workdir and not isinstance(self.tls, TlsFiles):
+        if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def request(self, method, path, body=None, api_key=ADMIN_KEY, headers=None, timeout=10.0, node=None):
-        """Call the simulated Octopus API: path like '/api/tasks?take=1' (or 'tasks?take=1').
-
-        api_key=None sends no key. node='X' goes through /node/X/api. Returns (status, headers, body).
-        """
-        if not path.startswith('/'):
-            path = '/api/' + path
-        base = self.node_url(node) if node else self.url
-        all_headers = dict(headers or {})
-        if api_key is not None:
-            all_headers['X-Octopus-ApiKey'] = api_key
-        return http_request(base + path, method, body, all_headers, timeout=timeout, ca_path=self.ca_path)
