@@ -77,4 +77,9 @@ if [ ! -f "$tcache/get_pip_24_2.py" ] || [ ! -f "$tcache/pip-24.2-py3-none-any.w
   "$OCTOHA_VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps pip==24.2 -d "$tcache" 2>&1 | grep -v "^WARNING: Location" || true
   cp "$OCTOHA_ROOT/scripts/get_pip_shim.py" "$tcache/get_pip_24_2.py"
 fi
+# 4. shellcheck, for the sanity test of the same name (Debian package; skipped when apt is not ours)
+if ! command -v shellcheck >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  log "installing shellcheck (apt)"
+  { apt-get update -qq && apt-get install -y -qq shellcheck; } >/dev/null 2>&1 || log "shellcheck could not be installed; sanity will skip it"
+fi
 log "ready: . scripts/env.sh puts the toolchain on PATH"

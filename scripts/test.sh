@@ -11,7 +11,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$here/bootstrap.sh" || { echo "test: bootstrap failed" >&2; exit 1; }
 # shellcheck source=scripts/env.sh
 . "$here/env.sh"
-cd "$OCTOHA_ROOT"
+cd "$OCTOHA_ROOT" || exit 1
 
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=(pytest sanity units lint docs molecule build)
