@@ -25,7 +25,9 @@ description:
     policy moves them to the dead-letter queue.
 options:
   queue_name:
-    description: Name of the queue. One of O(queue_name) and O(queue_url) is required.
+    description:
+      - Name of the queue. One of O(queue_name) and O(queue_url) is required.
+      - Empty strings count as unset for every option, so a rulebook can pass C("{{ var | default('') }}").
     type: str
   queue_url:
     description: URL of the queue.
@@ -209,9 +211,14 @@ class LifecycleQueueReader:
         self.args = args
         self.clock = clock
         self.sleep = sleep
-        self.tokens = TokenCache(int(args.get('dedupe_ttl', 600)), clock)
+        self.tokens = TokenCache(self.opt('dedupe_ttl', 600), clock)
         self.queued = 0
         self.stats = dict(received=0, queued=0, duplicates=0, tests_deleted=0, malformed=0)
+
+    def opt(self, name, default=None, kind=int):
+        """An argument converted to kind, with None and '' meaning the default."""
+        value = self.args.get(name)
+        return default if value in (None, '') else kind(value)
 
     def client_kwargs(self):
         mapping = dict(region='region_name', endpoint_url='endpoint_url', access_key='aws_access_key_id',
@@ -225,26 +232,26 @@ class LifecycleQueueReader:
         return response['QueueUrl']
 
     def _receive_args(self, queue_url):
-        max_messages = min(10, max(1, int(self.args.get('max_messages', 10))))
-        max_events = int(self.args.get('max_events', 0) or 0)
+        max_messages = min(10, max(1, self.opt('max_messages', 10)))
+        max_events = self.opt('max_events', 0)
         if max_events:
             max_messages = max(1, min(max_messages, max_events - self.queued))
         kwargs = dict(QueueUrl=queue_url, MaxNumberOfMessages=max_messages,
-                      WaitTimeSeconds=min(20, max(0, int(self.args.get('wait_seconds', 20)))),
+                      WaitTimeSeconds=min(20, max(0, self.opt('wait_seconds', 20))),
                       AttributeNames=['ApproximateReceiveCount', 'SentTimestamp'])
-        if self.args.get('visibility_timeout') is not None:
-            kwargs['VisibilityTimeout'] = int(self.args['visibility_timeout'])
+        if self.opt('visibility_timeout') is not None:
+            kwargs['VisibilityTimeout'] = self.opt('visibility_timeout')
         return kwargs
 
     def limit_reached(self):
-        max_events = int(self.args.get('max_events', 0) or 0)
+        max_events = self.opt('max_events', 0)
         return bool(max_events) and self.queued >= max_events
 
     def done(self, last_message_at):
         if self.limit_reached():
             LOGGER.info('aws_sqs_lifecycle: max_events reached, stopping')
             return True
-        idle = float(self.args.get('idle_timeout', 0) or 0)
+        idle = self.opt('idle_timeout', 0, float)
         if idle and self.clock() - last_message_at >= idle:
             LOGGER.info('aws_sqs_lifecycle: idle for %.0f s, stopping', idle)
             return True
@@ -295,8 +302,8 @@ class LifecycleQueueReader:
             failures = 0
             messages = response.get('Messages', [])
             if not messages:
-                if self.args.get('delay_seconds'):
-                    await self.sleep(float(self.args['delay_seconds']))
+                if self.opt('delay_seconds', 0, float):
+                    await self.sleep(self.opt('delay_seconds', 0, float))
                 continue
             last_message_at = self.clock()
             for message in messages:
