@@ -402,9 +402,12 @@ class SimulatorProcess(_SimulatorBase):
             try:
                 self.control.state()
                 break
-            except (OSError, SimulatorError):
-                if time.monotonic() > deadline:
-                    raise
+            except (OSError, SimulatorError) as err:
+                if isinstance(getattr(err, 'reason', err), ssl.SSLError):
+                    raise SimulatorError('octosim answers, but TLS failed (does the certificate cover %s?): %s'
+                                         % (self.host, err))
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SimulatorError('octosim did not become ready: %s\n%s' % (err, self.log_text()))
                 time.sleep(0.05)
         with _LIVE_LOCK:
             _LIVE.add(self)
