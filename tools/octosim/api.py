@@ -254,7 +254,7 @@ class OctopusApi:
                             'commStyles,tenantIds,tenantTags,environmentIds,thumbprint,deploymentId}' % space,
                 'Workers': '/api/%s/workers{/id}{?skip,take,name,ids,partialName,isDisabled,healthStatuses,commStyles,'
                            'workerpoolIds,thumbprint}' % space,
-                'Feeds': '/api/%s/feeds{/id}{?skip,take,ids,partialName,feedType}' % space,
+                'Feeds': '/api/feeds{/id}{?skip,take,ids,partialName,feedType}',
                 'Accounts': '/api/%s/accounts{/id}{?skip,take,ids,partialName,accountType}' % space,
             })
         return 200, {
