@@ -13,7 +13,8 @@ Fixtures
   octopus_reply    builders: reply(), error(), node(), summary(), page(), root(), task()
   octopus_client   factory: octopus_client(**kwargs) -> OctopusClient wired to fake_http/fake_clock
   patch_octopus    patches the client defaults (open_url, time, random) so module main() uses the fakes
-  run_module       run_module(main, args) -> (result dict, exit code) with patch_module_args
+  run_module       run_module(main, args, connection=True) -> (result dict, exit code) with patch_module_args
+  warning_texts    warning_texts(result) -> list of warning strings (2.19 returns warnings as dicts)
   api_key          the API key used by all fixtures (tests assert it never leaks)
 """
 
@@ -252,9 +253,12 @@ def patch_octopus(monkeypatch, fake_http, fake_clock):
 
 @pytest.fixture
 def run_module(capsys):
-    """run_module(main, args) -> (result, exit code). Connection args default to the test server."""
-    def run(main, args):
-        module_args = dict(url=TEST_URL, api_key=TEST_API_KEY)
+    """run_module(main, args, connection=True) -> (result, exit code).
+
+    With connection=True the url and api_key of the test server are added unless args set them.
+    """
+    def run(main, args, connection=True):
+        module_args = dict(url=TEST_URL, api_key=TEST_API_KEY) if connection else {}
         module_args.update(args or {})
         with patch_module_args(module_args):
             with pytest.raises(SystemExit) as exc:
@@ -262,3 +266,17 @@ def run_module(capsys):
         out = capsys.readouterr().out
         return json.loads(out), exc.value.code
     return run
+
+
+def _warning_text(warning):
+    if isinstance(warning, dict):
+        return str((warning.get('event') or {}).get('msg') or warning.get('msg') or warning)
+    return str(warning)
+
+
+@pytest.fixture
+def warning_texts():
+    """warning_texts(result) -> the warning messages of a module result as plain strings."""
+    def texts(result):
+        return [_warning_text(w) for w in result.get('warnings') or []]
+    return texts
