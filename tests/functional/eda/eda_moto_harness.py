@@ -186,11 +186,13 @@ class MotoHarness:
         }
 
     def start_lifecycle_action(self, queue_url, instance_id, transition='terminating', asg='octopus-ha', hook='octopus-drain', copies=1):
-        """What AWS does when the ASG picks the instance: Wait state, then the notification (maybe more than once)."""
+        """What AWS does when the ASG picks the instance: Wait state, then the notification (maybe more than once).
+
+        queue_url=None starts the action without any message (a lost event, for the reconciler)."""
         body = self.lifecycle_body(instance_id, transition, asg, hook)
         self.recorder.start(asg, hook, instance_id, body['LifecycleActionToken'], transition)
         set_lifecycle_state(asg, instance_id, WAIT_STATES[transition])
-        for dummy in range(copies):
+        for dummy in range(copies if queue_url else 0):
             self.send(queue_url, body)
         return body
 
