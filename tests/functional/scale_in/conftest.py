@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Fixtures for the scale-in suites: simulator clusters, the scale_in playbook runner, the module runner."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from octosim.testing import ADMIN_KEY, SimulatorProcess
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# pylint: disable=wrong-import-position
+from scale_in_runner import REPO, TARGET, ModuleRun, cluster  # noqa: E402
+
+CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins')
+
+
+
+@pytest.fixture
+def sim_factory():
+    """Start simulators for one test; all are stopped at the end."""
+    started = []
+
+    def start(config=None, speed=None):
+        sim = SimulatorProcess(config if config is not None else cluster(), speed=speed)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+class RunningPlaybook:
+    """An ansible-playbook process started in the background (its own process group)."""
+
+    def __init__(self, proc, json_path, timeout):
+        self.proc = proc
+        self.json_path = json_path
+        self.timeout = timeout
+
+    def wait(self):
+        try:
+            stdout, stderr = self.proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            stdout, stderr = self.proc.communicate()
+        return PlaybookResult(self.proc.returncode, stdout, stderr, self.json_path)
+
+    def kill(self):
+        """SIGKILL the whole process group (ansible-playbook and its workers), like a CI timeout."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class PlaybookResult:
+    """rc, stdout/stderr and (with the json callback) per-task results and stats of one run."""
+
+    def __init__(self, rc, stdout, stderr, json_path):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        self.data = None
+        if os.path.exists(json_path):
+            with open(json_path, encoding='utf-8') as handle:
+                self.data = json.load(handle)
+
+    def tasks(self, host='localhost'):
+        """[(task name, result)] in order, for one host."""
+        return [(t['task'], t['result']) for t in (self.data or {}).get('tasks', []) if t['host'] == host]
+
+    def result(self, name, host='localhost'):
+        """The last result of the task whose name ends with `name`."""
+        found = [r for n, r in self.tasks(host) if n == name or n.endswith(' : ' + name) or n.endswith(name)]
+        assert found, 'no task %r in %s' % (name, [n for n, r in self.tasks(host)])
+        return found[-1]
+
+    def stats(self, host='localhost'):
+        return ((self.data or {}).get('stats') or {}).get(host, {})
+
+    @property
+    def changed(self):
+        return self.stats().get('changed', 0)
+
+    @property
+    def failed(self):
+        stats = self.stats()
+        return self.rc != 0 or stats.get('failures', 0) > 0 or stats.get('unreachable', 0) > 0
+
+    def messages(self):
+        """Every msg of a failed task, for assertions."""
+        return ' '.join(str(t['result'].get('msg', '')) for t in (self.data or {}).get('tasks', [])
+                        if t['status'] in ('failed', 'unreachable'))
+
+    def explain(self):
+        return 'rc=%s\n%s\n%s' % (self.rc, self.stdout[-6000:], self.stderr[-3000:])
+
+
+@pytest.fixture
+def inventory_file(tmp_path):
+    """Write an inventory: localhost plus extra hosts {name: vars}. Returns its path."""
+
+    def write(extra_hosts=None, localhost_vars=None):
+        hosts = {'localhost': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}
+        hosts['localhost'].update(localhost_vars or {})
+        for name, hostvars in (extra_hosts or {}).items():
+            merged = {'ansible_python_interpreter': sys.executable}
+            merged.update(hostvars)
+            hosts[name] = merged
+        path = tmp_path / 'inventory.json'
+        path.write_text(json.dumps({'all': {'hosts': hosts}}))
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def scale_in(tmp_path, inventory_file):
+    """Run `ansible-playbook octopus.ha.scale_in` (or another playbook) against a simulator.
+
+    scale_in(sim, node='OCTO-NODE-03', check=False, verbosity=0, extra_vars=None,
+             env=None, api_key=ADMIN_KEY, playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None,
+    background=False) -> PlaybookResult, or a RunningPlaybook (.wait(), .kill()) with background=True.
+    The connection goes through the environment (OCTOPUS_URL / OCTOPUS_API_KEY), as in production. Task
+    results are collected by the test-only callback in callback_plugins/ (the stdout callback stays the default).
+    """
+    def run(sim, node=TARGET, check=False, verbosity=0, extra_vars=None, env=None,
+            api_key=ADMIN_KEY, playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None,
+            background=False):
+        variables = {'node_remove_poll_interval': 1, 'node_remove_max_poll_interval': 2}
+        if node is not None:
+            variables['octopus_node_name'] = node
+        variables.update(extra_vars or {})
+        run_number = len(list(tmp_path.glob('vars-*.json')))
+        vars_path = tmp_path / ('vars-%d.json' % run_number)
+        json_path = tmp_path / ('results-%d.json' % run_number)
+        vars_path.write_text(json.dumps(variables))
+        full_env = dict(os.environ)
+        full_env.update({
+            'OCTOPUS_URL': url if url is not None else (sim.url if sim is not None else ''),
+            'OCTOPUS_API_KEY': api_key,
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+            'ANSIBLE_DEPRECATION_WARNINGS': 'false',
+            'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+            'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.default',
+            'ANSIBLE_CALLBACK_PLUGINS': CALLBACK_DIR,
+            'ANSIBLE_CALLBACKS_ENABLED': 'scale_in_json',
+            'SCALE_IN_JSON_OUT': str(json_path),
+        })
+        full_env.update(env or {})
+        cmd = ['ansible-playbook', playbook, '-i', inventory or inventory_file(), '-e', '@%s' % vars_path]
+        if check:
+            cmd.append('--check')
+        if verbosity:
+            cmd.append('-' + 'v' * verbosity)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        running = RunningPlaybook(proc, str(json_path), timeout)
+        return running if background else running.wait()
+
+    return run
+
+
+@pytest.fixture
+def module():
+    """Run an octopus.ha module in-process (forked): module(name, args, sim, virtual_time=True) -> result."""
+
+    def run(name, args, sim, virtual_time=True, connection=True, wait=True):
+        full = {}
+        if connection:
+            full.update({'url': sim.url, 'api_key': ADMIN_KEY})
+        full.update(args)
+        handle = ModuleRun(name, full, sim_url=sim.url, virtual_time=virtual_time)
+        return handle.result() if wait else handle
+
+    return run

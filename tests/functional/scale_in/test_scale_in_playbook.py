@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""octopus.ha.scale_in / node_remove end to end through ansible-playbook, against the simulator.
+
+Assertions are on the simulator's request log and state, never on timings.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import datetime
+import json
+import os
+
+import pytest
+
+from scale_in_runner import (FAKE_WINDOWS, TARGET, TARGET_ID, by_method, cluster, mutating, node_names, requests_since,
+                             task_states)
+
+
+def wall_time(text):
+    return datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+
+
+def sim_state_node(sim, name):
+    return [n for n in sim.control.state()['nodes'] if n['Name'] == name]
+
+
+def test_removes_a_node_running_a_task_then_a_rerun_changes_nothing(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30, nodes=('OCTO-NODE-01', 'OCTO-NODE-02',
+                                               {'Name': TARGET, 'MaxConcurrentTasks': 7})))
+    task = sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Executing', Duration=120)
+    result = scale_in(sim)
+    assert result.rc == 0, result.explain()
+
+    assert TARGET not in node_names(sim)
+    assert task_states(sim)[task['Id']] == 'Success', 'the task was allowed to finish'
+    log = requests_since(sim)
+    puts = by_method(log, 'PUT', r'/api/octopusservernodes/')
+    deletes = by_method(log, 'DELETE', r'/api/octopusservernodes/')
+    assert len(puts) == 1 and len(deletes) == 1, [(e['method'], e['path'], e['status']) for e in mutating(log)]
+    assert by_method(log, 'POST') == [], 'nothing to cancel'
+    # Row 24: the PUT keeps Name and MaxConcurrentTasks, only the drain flag changes.
+    assert puts[0]['body']['Name'] == TARGET
+    assert puts[0]['body']['MaxConcurrentTasks'] == 7
+    assert puts[0]['body']['IsInMaintenanceMode'] is True
+    # Order: drain, then the record is deleted only after the task ended.
+    assert puts[0]['seq'] < deletes[0]['seq']
+    completed = sim.control.task(task['Id'])['CompletedTime']
+    assert deletes[0]['time'] >= completed
+    assert result.changed > 0
+
+    seq = log[-1]['seq']
+    again = scale_in(sim)
+    assert again.rc == 0, again.explain()
+    assert again.changed == 0, again.explain()
+    assert mutating(requests_since(sim, seq)) == []
+
+
+def test_check_mode_sends_only_get_requests(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30))
+    sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Executing', Duration=600)
+    result = scale_in(sim, check=True)
+    assert result.rc == 0, result.explain()
+    log = requests_since(sim)
+    assert log, 'check mode still reads the cluster'
+    assert set(e['method'] for e in log) == {'GET'}
+    node = sim_state_node(sim, TARGET)[0]
+    assert node['IsInMaintenanceMode'] is False
+
+
+def test_instance_id_is_the_node_name(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30, nodes=('OCTO-NODE-01', 'OCTO-NODE-02', 'i-0abc1234def567890')))
+    result = scale_in(sim, node=None, extra_vars={'octopus_instance_id': 'i-0abc1234def567890'})
+    assert result.rc == 0, result.explain()
+    assert 'i-0abc1234def567890' not in node_names(sim)
+
+
+def test_node_id_selects_the_node(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30))
+    result = scale_in(sim, node=None, extra_vars={'node_remove_id': TARGET_ID})
+    assert result.rc == 0, result.explain()
+    assert TARGET not in node_names(sim)
+
+
+def test_name_and_id_together_are_refused(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30))
+    result = scale_in(sim, extra_vars={'node_remove_id': TARGET_ID})
+    assert result.rc != 0
+    assert 'exactly one' in result.messages()
+    assert requests_since(sim) == []
+
+
+def test_ui_only_node_is_removed_the_same_way(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30, nodes=('OCTO-NODE-01', 'OCTO-NODE-02', {'Name': TARGET, 'MaxConcurrentTasks': 0})))
+    result = scale_in(sim)
+    assert result.rc == 0, result.explain()
+    assert TARGET not in node_names(sim)
+    log = requests_since(sim)
+    puts = by_method(log, 'PUT')
+    assert puts and puts[0]['body']['MaxConcurrentTasks'] == 0
+    assert len(by_method(log, 'DELETE')) == 1
+
+
+def test_already_drained_node_is_not_put_again(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30, nodes=('OCTO-NODE-01', 'OCTO-NODE-02', {'Name': TARGET, 'IsInMaintenanceMode': True})))
+    result = scale_in(sim)
+    assert result.rc == 0, result.explain()
+    log = requests_since(sim)
+    assert by_method(log, 'PUT') == []
+    assert len(by_method(log, 'DELETE')) == 1
+    assert result.result('Drain the node').get('changed') is False
+
+
+def test_missing_node_is_a_no_op(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30))
+    result = scale_in(sim, node='OCTO-NODE-99')
+    assert result.rc == 0, result.explain()
+    assert result.changed == 0
+    assert mutating(requests_since(sim)) == []
+    assert 'nothing to remove' in result.result('Report that the node is already removed')['msg']
+
+
+def test_lb_hook_runs_after_the_drain_and_before_the_delete(sim_factory, scale_in, tmp_path):
+    sim = sim_factory(cluster(speed=30))
+    sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Executing', Duration=60)
+    hook = tmp_path / 'lb_hook.yml'
+    marker = tmp_path / 'hook-ran.json'
+    hook.write_text('''---
+- name: Ask the node itself whether it is draining (a load balancer health check)
+  ansible.builtin.uri:
+    url: "%s/api/octopusservernodes/ping"
+    status_code: [200, 418]
+  register: lb_ping
+
+- name: Record what the hook saw
+  ansible.builtin.copy:
+    dest: "%s"
+    content: "{{ {'status': lb_ping.status, 'node': node_remove_node.Id} | to_json }}"
+    mode: "0600"
+''' % (sim.node_url(TARGET), marker))
+    result = scale_in(sim, extra_vars={'node_remove_lb_deregister_tasks': str(hook)})
+    assert result.rc == 0, result.explain()
+    seen = json.loads(marker.read_text())
+    assert seen == {'status': 418, 'node': TARGET_ID}
+    log = requests_since(sim)
+    ping = [e for e in log if e['path'] == '/node/%s/api/octopusservernodes/ping' % TARGET]
+    put = by_method(log, 'PUT')[0]
+    delete = by_method(log, 'DELETE')[0]
+    assert put['seq'] < ping[0]['seq'] < delete['seq']
+
+
+def test_waits_for_the_nodes_own_ping_to_answer_418(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30))
+    result = scale_in(sim, extra_vars={'node_remove_node_url': sim.node_url(TARGET) + '/'})
+    assert result.rc == 0, result.explain()
+    log = requests_since(sim)
+    ping = [e for e in log if e['path'] == '/node/%s/api/octopusservernodes/ping' % TARGET]
+    assert ping and ping[-1]['status'] == 418
+    assert by_method(log, 'PUT')[0]['seq'] < ping[0]['seq'] < by_method(log, 'DELETE')[0]['seq']
+
+
+@pytest.fixture
+def fake_windows(tmp_path):
+    """Environment for the simulated Windows host (tests/fake_windows first on the collections path)."""
+    state_dir = tmp_path / 'fake-windows'
+    state_dir.mkdir()
+    env = {
+        'ANSIBLE_COLLECTIONS_PATH': FAKE_WINDOWS + os.pathsep + os.environ.get('ANSIBLE_COLLECTIONS_PATH', ''),
+        'OCTOHA_FAKE_WINDOWS_DIR': str(state_dir),
+    }
+    return env
+
+
+def _fake_host_state(env, host):
+    path = os.path.join(env['OCTOHA_FAKE_WINDOWS_DIR'], 'hosts', host + '.json')
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def _seed_octopus_service(env, host, instance, service):
+    """A VM with an installed, running Octopus instance whose node is TARGET (the stand-in stops it in the simulator)."""
+    path = os.path.join(env['OCTOHA_FAKE_WINDOWS_DIR'], 'hosts')
+    os.makedirs(path, exist_ok=True)
+    state = {
+        'services': {service.lower(): {
+            'name': service, 'display_name': service, 'state': 'running', 'start_mode': 'auto', 'username': 'LocalSystem',
+            'path': '"C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe" run --instance="%s"' % instance,
+            'octopus_instance': instance, 'dependencies': []}},
+        'octopus': {'instances': {instance: {
+            'InstanceName': instance, 'ConfigurationFilePath': 'C:\\Octopus\\%s.config' % instance,
+            'config': {'Octopus.Server.NodeName': TARGET}, 'ever_started': True}}},
+    }
+    with open(os.path.join(path, host + '.json'), 'w', encoding='utf-8') as handle:
+        json.dump(state, handle)
+
+
+@pytest.mark.parametrize('instance, service', [('OctopusServer', 'OctopusDeploy'), ('Blue', 'OctopusDeploy: Blue')])
+def test_stops_the_service_on_the_vm_before_the_record_is_deleted(sim_factory, scale_in, inventory_file, fake_windows,
+                                                                  instance, service):
+    if not os.path.exists(os.path.join(fake_windows['ANSIBLE_COLLECTIONS_PATH'].split(os.pathsep)[0], 'ansible_collections',
+                                       'ansible', 'windows', 'plugins', 'modules', 'win_service.py')):
+        pytest.skip('the win_service stand-in is not there yet')
+    sim = sim_factory(cluster(speed=30))
+    task = sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Executing', Duration=60)
+    _seed_octopus_service(fake_windows, 'vm03', instance, service)
+    # The stand-ins pick their fake host from inventory_hostname (or octoha_fake_host), which is
+    # localhost for a task delegated from localhost; octoha_fake_host on localhost routes them to vm03.
+    inventory = inventory_file({'vm03': {'ansible_connection': 'local'}}, localhost_vars={'octoha_fake_host': 'vm03'})
+    env = dict(fake_windows, OCTOHA_SIM_URL=sim.url)
+    result = scale_in(sim, inventory=inventory, env=env,
+                      extra_vars={'node_remove_windows_host': 'vm03', 'node_remove_octopus_instance': instance})
+    assert result.rc == 0, result.explain()
+    state = _fake_host_state(fake_windows, 'vm03')
+    assert state['services'][service.lower()]['state'] == 'stopped'
+    stops = [c for c in state['calls'] if c['module'].endswith('win_service')]
+    assert stops and stops[-1]['params']['name'] == service and stops[-1]['params']['state'] == 'stopped'
+    assert TARGET not in node_names(sim)
+    assert task_states(sim)[task['Id']] == 'Success', 'the service was stopped only after the task ended'
+    # The stand-in stopped the node in the simulator (the service stop) before the record was deleted.
+    delete = by_method(requests_since(sim), 'DELETE')[0]
+    assert wall_time(stops[-1]['time']) <= wall_time(delete['wall'])
+
+
+def test_unreachable_vm_is_skipped_with_a_message(sim_factory, scale_in, inventory_file):
+    sim = sim_factory(cluster(speed=30))
+    inventory = inventory_file({'vm-gone': {
+        'ansible_connection': 'winrm', 'ansible_host': '127.0.0.1', 'ansible_port': 9,
+        'ansible_user': 'octopus', 'ansible_password': 'not-used', 'ansible_winrm_transport': 'ntlm',
+        'ansible_winrm_scheme': 'http', 'ansible_winrm_operation_timeout_sec': 2, 'ansible_winrm_read_timeout_sec': 3}})
+    result = scale_in(sim, inventory=inventory,
+                      extra_vars={'node_remove_windows_host': 'vm-gone', 'node_remove_windows_connect_timeout': 2})
+    assert result.rc == 0, result.explain()
+    assert 'did not answer' in result.result('Report that the VM did not answer')['msg']
+    assert TARGET not in node_names(sim)
+
+
+def test_vm_not_in_the_inventory_is_skipped_with_a_message(sim_factory, scale_in):
+    sim = sim_factory(cluster(speed=30))
+    result = scale_in(sim, extra_vars={'node_remove_windows_host': 'vm-not-in-inventory'})
+    assert result.rc == 0, result.explain()
+    assert 'not in the inventory' in result.result('Report that the VM is not an inventory host')['msg']
+    assert TARGET not in node_names(sim)

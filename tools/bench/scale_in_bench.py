@@ -1,0 +1,383 @@
+# Copyright (c) octopus.ha contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Scale-in benchmark against the Octopus simulator (not a test; nothing here asserts timings).
+
+    cd /work/main && . scripts/env.sh
+    python tools/bench/scale_in_bench.py                  # everything (about 6 minutes)
+    python tools/bench/scale_in_bench.py --only latency   # latency | requests | many
+    python tools/bench/scale_in_bench.py --quick          # fewer samples, sped-up clock only
+
+Three measurements (see docs/benchmarks.md for the results and how to read them):
+
+(a) drain latency: a node runs tasks with known remaining durations (20, 40 and 60 simulated
+    seconds). The scale_in playbook removes it with the default poll interval. The ratio is
+    (time from the start of ansible-playbook to the DELETE) / (longest remaining task time), both
+    in simulated seconds. At speed 1 the simulated clock is the real clock. At speed S the poll
+    interval is divided by S too, so the module polls as often per simulated second; but the fixed
+    Ansible overhead (process start, one module run per step) then counts S times over.
+(b) API requests per removal: the playbook, against a straightforward Python re-implementation of
+    the seed script's algorithm (busy-poll /summary with no sleep until RunningTaskCount is 0,
+    cancel what is left, delete). The seed loop is capped so it terminates.
+(c) removing 1, 10 and 50 nodes in one play (one inventory host per node, forks 10): wall time and
+    request counts.
+
+Results go to docs/benchmarks-data/scale_in.json and a Markdown table file next to it.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+from urllib.error import HTTPError
+from urllib.parse import quote
+from urllib.request import Request, urlopen
+
+from octosim.config import DEFAULT_ADMIN_KEY
+from octosim.testing import SimulatorProcess
+from octosim.timeutil import parse_time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+DATA_DIR = os.path.join(ROOT, 'docs', 'benchmarks-data')
+MANY_PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'scale_in_many.yml')
+TARGET = 'OCTO-NODE-03'
+DEFAULT_POLL_INTERVAL = 5
+
+
+# --------------------------------------------------------------------------- HTTP helpers
+def http(url, method='GET', body=None, key=None, timeout=30):
+    """(status, parsed JSON or None) of one request; never raises for an HTTP status."""
+    data = json.dumps(body).encode('utf-8') if body is not None else None
+    request = Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header('Content-Type', 'application/json')
+    if key:
+        request.add_header('X-Octopus-ApiKey', key)
+    try:
+        with urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except HTTPError as err:
+        status, raw = err.code, err.read()
+    try:
+        return status, json.loads(raw.decode('utf-8')) if raw else None
+    except ValueError:
+        return status, None
+
+
+def control(sim, method, path, body=None):
+    status, data = http(sim.url + path, method=method, body=body)
+    if status >= 400:
+        raise RuntimeError('control API %s %s answered %s: %r' % (method, path, status, data))
+    return data
+
+
+def sim_time(value):
+    """Simulated epoch seconds from a request-log or state timestamp (epoch number or ISO text)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return parse_time(value)
+
+
+def api_requests(log):
+    return [r for r in log if str(r.get('path', '')).startswith('/api')]
+
+
+def count_by_method(log):
+    counts = {}
+    for entry in api_requests(log):
+        counts[entry['method']] = counts.get(entry['method'], 0) + 1
+    return counts
+
+
+# --------------------------------------------------------------------------- running playbooks
+def run_playbook(sim, playbook, extra_vars, inventory=None, forks=None):
+    """Run ansible-playbook against the simulator; returns (rc, wall seconds, output tail)."""
+    env = dict(os.environ)
+    env['OCTOPUS_URL'] = sim.url
+    env['OCTOPUS_API_KEY'] = DEFAULT_ADMIN_KEY
+    env['ANSIBLE_PYTHON_INTERPRETER'] = sys.executable
+    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
+        json.dump(extra_vars, handle)
+        vars_file = handle.name
+    cmd = ['ansible-playbook', playbook, '-e', '@' + vars_file]
+    if inventory:
+        cmd += ['-i', inventory]
+    if forks:
+        cmd += ['--forks', str(forks)]
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(vars_file)
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+    return proc.returncode, wall, proc.stdout[-2000:]
+
+
+def cluster_config(speed, extra_nodes=()):
+    return {
+        'clock': {'speed': speed},
+        'license': {'node_limit': None},
+        'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02'}, {'Name': TARGET}] + [{'Name': n} for n in extra_nodes],
+    }
+
+
+def add_running_tasks(sim, node, durations):
+    for index, duration in enumerate(durations):
+        control(sim, 'POST', '/_sim/tasks', {'Name': 'Deploy', 'Description': 'Deployment %d on %s' % (index + 1, node),
+                                             'SpaceId': 'Spaces-1', 'State': 'Executing', 'ServerNode': node,
+                                             'Duration': duration})
+
+
+# --------------------------------------------------------------------------- (a) + (b) ours
+def one_removal(speed, poll_interval, durations):
+    """One scale_in playbook run on a node running `durations`; latency and request counts."""
+    with SimulatorProcess(cluster_config(speed)) as sim:
+        add_running_tasks(sim, TARGET, durations)
+        control(sim, 'DELETE', '/_sim/requests')
+        start = sim_time(control(sim, 'GET', '/_sim/state')['clock']['epoch'])
+        rc, wall, dummy = run_playbook(sim, 'octopus.ha.scale_in', {
+            'octopus_node_name': TARGET,
+            'node_remove_poll_interval': poll_interval,
+            'node_remove_max_poll_interval': max(poll_interval, 30 // max(1, int(speed))),
+        })
+        log = control(sim, 'GET', '/_sim/requests')
+        state = control(sim, 'GET', '/_sim/state')
+    deletes = [sim_time(r['time']) for r in api_requests(log) if r['method'] == 'DELETE' and r['status'] < 300]
+    completions = [sim_time(t['CompletedTime']) for t in state['tasks'] if t.get('CompletedTime')]
+    longest = max(completions) - start if completions else None
+    elapsed = deletes[0] - start if deletes else None
+    return {
+        'rc': rc,
+        'speed': speed,
+        'poll_interval': poll_interval,
+        'durations': list(durations),
+        'wall_seconds': round(wall, 2),
+        'sim_seconds_to_delete': round(elapsed, 2) if elapsed is not None else None,
+        'longest_remaining': round(longest, 2) if longest is not None else None,
+        'ratio': round(elapsed / longest, 3) if elapsed and longest else None,
+        'task_states': sorted(t['State'] for t in state['tasks']),
+        'api_requests': len(api_requests(log)),
+        'by_method': count_by_method(log),
+    }
+
+
+# --------------------------------------------------------------------------- (b) the seed's algorithm
+def seed_algorithm(url, key, node_name, max_requests):
+    """The seed script's scale-in, re-implemented in Python with its URL bugs (D1-D4) fixed.
+
+    Kept as in the seed: the summary is busy-polled with no sleep and no deadline (D5), the PUT
+    body is built from the summary item (D10), tasks are listed with take=MaxConcurrentTasks and
+    no paging (D9). Changed so it can run at all: "active" is the server's IsOffline instead of a
+    5-minute LastSeen test against the local clock (D6), and the loop stops after max_requests.
+    """
+    sent = {'count': 0}
+
+    def call(method, path, body=None):
+        sent['count'] += 1
+        return http(url + '/api/' + path, method=method, body=body, key=key)
+
+    def get_node():
+        dummy, summary = call('GET', 'octopusservernodes/summary')
+        for node in (summary or {}).get('Nodes', []):
+            if node['Name'].strip().lower() == node_name.strip().lower():
+                return node
+        return None
+
+    node = get_node()
+    if node is None:
+        return {'requests': sent['count'], 'capped': False, 'deleted': False, 'not_found': True}
+    capped = False
+    if not node.get('IsOffline'):
+        if not node['IsInMaintenanceMode']:
+            call('PUT', 'octopusservernodes/' + quote(node['Id'], safe=''),
+                 {'Id': node['Id'], 'Name': node['Name'], 'MaxConcurrentTasks': node['MaxConcurrentTasks'],
+                  'IsInMaintenanceMode': True})
+        while True:
+            if sent['count'] >= max_requests:
+                capped = True
+                break
+            node = get_node() or node
+            if node.get('IsOffline') or node['RunningTaskCount'] <= 0:
+                break
+    dummy, tasks = call('GET', 'tasks?skip=0&node=%s&states=Executing%%2CCancelling&spaces=all&includeSystem=true&take=%d'
+                        % (quote(node['Id'], safe=''), node['MaxConcurrentTasks']))
+    for task in (tasks or {}).get('Items', []):
+        call('POST', '%s/tasks/%s/cancel' % (quote(task['SpaceId'], safe=''), quote(task['Id'], safe='')))
+    status, dummy = call('DELETE', 'octopusservernodes/' + quote(node['Id'], safe=''))
+    return {'requests': sent['count'], 'capped': capped, 'deleted': status < 300, 'not_found': False}
+
+
+def seed_removal(speed, durations, max_requests):
+    with SimulatorProcess(cluster_config(speed)) as sim:
+        add_running_tasks(sim, TARGET, durations)
+        control(sim, 'DELETE', '/_sim/requests')
+        start = sim_time(control(sim, 'GET', '/_sim/state')['clock']['epoch'])
+        started = time.monotonic()
+        outcome = seed_algorithm(sim.url, DEFAULT_ADMIN_KEY, TARGET, max_requests)
+        wall = time.monotonic() - started
+        log = control(sim, 'GET', '/_sim/requests')
+        state = control(sim, 'GET', '/_sim/state')
+    deletes = [sim_time(r['time']) for r in api_requests(log) if r['method'] == 'DELETE' and r['status'] < 300]
+    outcome.update({
+        'speed': speed,
+        'durations': list(durations),
+        'wall_seconds': round(wall, 2),
+        'sim_seconds_to_delete': round(deletes[0] - start, 2) if deletes else None,
+        'logged_api_requests': len(api_requests(log)),
+        'by_method': count_by_method(log),
+        'requests_per_wall_second': round(outcome['requests'] / wall, 1) if wall else None,
+        'task_states': sorted(t['State'] for t in state['tasks']),
+    })
+    return outcome
+
+
+# --------------------------------------------------------------------------- (c) many nodes
+def many_removal(count, speed, forks, task_seconds):
+    names = ['BENCH-NODE-%03d' % (i + 1) for i in range(count)]
+    with SimulatorProcess(cluster_config(speed, extra_nodes=names)) as sim:
+        for name in names:
+            add_running_tasks(sim, name, [task_seconds])
+        control(sim, 'DELETE', '/_sim/requests')
+        with tempfile.NamedTemporaryFile('w', suffix='.ini', delete=False) as handle:
+            handle.write('[octopus_nodes]\n')
+            for name in names:
+                handle.write('%s ansible_connection=local ansible_python_interpreter=%s\n' % (name, sys.executable))
+            inventory = handle.name
+        try:
+            rc, wall, dummy = run_playbook(sim, MANY_PLAYBOOK, {'node_remove_poll_interval': 1,
+                                                                'node_remove_max_poll_interval': 2},
+                                           inventory=inventory, forks=forks)
+        finally:
+            os.unlink(inventory)
+        log = control(sim, 'GET', '/_sim/requests')
+        state = control(sim, 'GET', '/_sim/state')
+    left = [n['Name'] for n in state['nodes'] if n['Name'] in names]
+    requests = len(api_requests(log))
+    return {
+        'nodes': count,
+        'rc': rc,
+        'speed': speed,
+        'forks': forks,
+        'task_seconds': task_seconds,
+        'wall_seconds': round(wall, 2),
+        'api_requests': requests,
+        'requests_per_node': round(requests / float(count), 1),
+        'by_method': count_by_method(log),
+        'nodes_left': len(left),
+        'task_states': sorted(set(t['State'] for t in state['tasks'])),
+    }
+
+
+# --------------------------------------------------------------------------- report
+def machine_info():
+    ansible_version = subprocess.run(['ansible', '--version'], capture_output=True, text=True, check=False).stdout.split('\n')[0]
+    cpu = ''
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as handle:
+            cpu = next((line.split(':', 1)[1].strip() for line in handle if line.startswith('model name')), '')
+    except OSError:
+        pass
+    return {
+        'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+        'platform': platform.platform(),
+        'cpu': cpu,
+        'cpus': os.cpu_count(),
+        'python': platform.python_version(),
+        'ansible': ansible_version,
+    }
+
+
+def markdown(results):
+    lines = ['Machine: %(platform)s, %(cpus)s CPUs (%(cpu)s), Python %(python)s, %(ansible)s, %(date)s.' % results['machine'], '']
+    if results.get('latency'):
+        lines += ['| speed | poll interval (s) | tasks (sim s) | start to DELETE (sim s) | longest remaining (sim s) | ratio | wall (s) | API requests | rc |',
+                  '|---|---|---|---|---|---|---|---|---|']
+        for row in results['latency']:
+            lines.append('| %(speed)s | %(poll_interval)s | %(durations)s | %(sim_seconds_to_delete)s | %(longest_remaining)s | %(ratio)s '
+                         '| %(wall_seconds)s | %(api_requests)s | %(rc)s |' % row)
+        lines.append('')
+    if results.get('requests'):
+        lines += ['| algorithm | speed | requests | GET / PUT / POST / DELETE | capped | start to DELETE (sim s) | wall (s) |',
+                  '|---|---|---|---|---|---|---|']
+        for row in results['requests']:
+            methods = ' / '.join(str(row['by_method'].get(m, 0)) for m in ('GET', 'PUT', 'POST', 'DELETE'))
+            lines.append('| %s | %s | %s | %s | %s | %s | %s |' % (
+                row['algorithm'], row['speed'], row.get('api_requests', row.get('logged_api_requests')), methods,
+                row.get('capped', False), row['sim_seconds_to_delete'], row['wall_seconds']))
+        lines.append('')
+    if results.get('many'):
+        lines += ['| nodes | forks | wall (s) | API requests | per node | GET / PUT / POST / DELETE | nodes left | rc |',
+                  '|---|---|---|---|---|---|---|---|']
+        for row in results['many']:
+            methods = ' / '.join(str(row['by_method'].get(m, 0)) for m in ('GET', 'PUT', 'POST', 'DELETE'))
+            lines.append('| %(nodes)s | %(forks)s | %(wall_seconds)s | %(api_requests)s | %(requests_per_node)s | ' % row
+                         + methods + ' | %(nodes_left)s | %(rc)s |' % row)
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--only', choices=['latency', 'requests', 'many'], action='append')
+    parser.add_argument('--quick', action='store_true', help='sped-up clock only, one sample each')
+    parser.add_argument('--samples', type=int, default=3, help='samples at speed 1 (latency)')
+    parser.add_argument('--seed-cap', type=int, default=300000, help='request cap of the seed busy loop')
+    parser.add_argument('--many', default='1,10,50', help='node counts for (c)')
+    parser.add_argument('--forks', type=int, default=10)
+    parser.add_argument('--output', default=os.path.join(DATA_DIR, 'scale_in.json'))
+    args = parser.parse_args(argv)
+    parts = args.only or ['latency', 'requests', 'many']
+    durations = (20, 40, 60)
+    results = {'machine': machine_info()}
+
+    if 'latency' in parts:
+        runs = []
+        if not args.quick:
+            for dummy in range(args.samples):
+                runs.append(one_removal(1, DEFAULT_POLL_INTERVAL, durations))
+                print('latency', runs[-1], flush=True)
+        for dummy in range(1 if args.quick else 3):
+            runs.append(one_removal(5, 1, durations))
+            print('latency', runs[-1], flush=True)
+        results['latency'] = runs
+
+    if 'requests' in parts:
+        rows = []
+        ours = one_removal(5, 1, durations)
+        ours['algorithm'] = 'octopus.ha.scale_in (poll 5 s equivalent)'
+        rows.append(ours)
+        for speed in ([5] if args.quick else [5, 1]):
+            seed = seed_removal(speed, durations, args.seed_cap)
+            seed['algorithm'] = 'seed script algorithm (busy poll)'
+            rows.append(seed)
+            print('requests', seed, flush=True)
+        results['requests'] = rows
+
+    if 'many' in parts:
+        rows = []
+        for count in [int(c) for c in args.many.split(',') if c.strip()]:
+            rows.append(many_removal(count, 30, args.forks, 30))
+            print('many', rows[-1], flush=True)
+        results['many'] = rows
+
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, 'w', encoding='utf-8') as handle:
+        json.dump(results, handle, indent=2, sort_keys=True)
+    table = markdown(results)
+    with open(os.path.splitext(args.output)[0] + '.md', 'w', encoding='utf-8') as handle:
+        handle.write(table + '\n')
+    print(table)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
