@@ -1,0 +1,550 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: Contributors to the octopus.ha collection
+"""The octopus_node state machine: settings, drain, wait, cancel and delete of one server node.
+
+This module_util is PRIVATE to the octopus.ha collection, not a public API.
+It may change without notice between any two releases.
+
+Design: ``NodeStep.run(kind)`` observes the server (node, summary, tasks) and performs at most
+the changes that are due *now* (drain PUT, cancels, DELETE). It keeps no state between calls,
+so a re-run after a crash at any point converges. ``drive()`` is the single waiting loop: it
+calls a step, merges its outcome and sleeps on a ``PollSchedule``. The module calls ``drive()``
+with an in-process step; the action plugin calls the same ``drive()`` with a step that runs
+the module once (``_step`` option), so it can print progress between polls.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
+    NODES_PATH,
+    cluster_summary,
+    find_node,
+    list_tasks,
+    node_is_task_node,
+    seg,
+    task_capacity,
+)
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import (
+    PollSchedule,
+    cancel_tasks,
+    read_tasks,
+    split_interrupted,
+    task_ids,
+)
+
+# Step kinds, passed by drive() (and by the action plugin through the module's _step option).
+POLL = 'poll'                      # observe, drain if needed, delete when idle
+DRAIN_EXPIRED = 'drain_expired'    # drain_timeout passed: fail, or cancel (cancel_on_timeout)
+CANCEL_POLL = 'cancel_poll'        # waiting for cancelled tasks to become terminal
+CANCEL_EXPIRED = 'cancel_expired'  # cancel_timeout passed: report stuck tasks
+STEP_KINDS = (POLL, DRAIN_EXPIRED, CANCEL_POLL, CANCEL_EXPIRED)
+
+DONE, WAITING, CANCELLING = 'done', 'waiting', 'cancelling'
+PHASES = ('drain', 'wait', 'cancel', 'delete')
+# Outcomes of a write whose response never arrived: re-read before deciding anything.
+UNKNOWN_OUTCOME = frozenset((-1, 429, 500, 502, 503, 504))
+LIST_KEYS = ('cancelled_tasks', 'interrupted_tasks', 'lost_tasks')
+HIDDEN_NODE_KEYS = ('Links',)
+
+
+class StepFailed(Exception):
+    """The step must stop with a failure; str() is the message."""
+
+    def __init__(self, message, blocked_by=None):
+        super(StepFailed, self).__init__(message)
+        self.blocked_by = list(blocked_by or [])
+
+
+def node_view(node):
+    """The node as returned and diffed: the resource without its Links."""
+    if not node:
+        return {}
+    return dict((k, v) for k, v in node.items() if k not in HIDDEN_NODE_KEYS)
+
+
+def node_label(node, params):
+    if node:
+        return '%s (%s)' % (node.get('Name'), node.get('Id'))
+    return repr(params.get('name') or params.get('id'))
+
+
+def summary_entry(summary, node_id):
+    wanted = str(node_id).lower()
+    for entry in summary:
+        if str(entry.get('Id') or '').lower() == wanted:
+            return entry
+    return None
+
+
+def guard_reasons(summary, node_id, changes, min_task_nodes, min_task_capacity):
+    """Why a change to one node would break the capacity budget (empty list = allowed).
+
+    ``changes`` is a dict of node fields to apply, or None to remove the node. A budget is only
+    enforced when the change lowers it: removing a node that is already drained or offline, or
+    raising a cap, is always allowed.
+    """
+    wanted = str(node_id).lower()
+    after = []
+    for entry in summary:
+        if str(entry.get('Id') or '').lower() != wanted:
+            after.append(entry)
+        elif changes is not None:
+            after.append(dict(entry, **changes))
+    nodes_before = len([n for n in summary if node_is_task_node(n)])
+    nodes_after = len([n for n in after if node_is_task_node(n)])
+    online_before = len([n for n in summary if not n.get('IsOffline')])
+    online_after = len([n for n in after if not n.get('IsOffline')])
+    cap_before, cap_after = task_capacity(summary), task_capacity(after)
+    reasons = []
+    if nodes_after < nodes_before and nodes_after < min_task_nodes:
+        reasons.append('the cluster would keep %d online, undrained task nodes (min_task_nodes is %d)' % (nodes_after, min_task_nodes))
+    if cap_after < cap_before and cap_after < min_task_capacity:
+        reasons.append('the cluster would keep a task capacity of %d (min_task_capacity is %d)' % (cap_after, min_task_capacity))
+    if online_after < online_before and online_after == 0:
+        reasons.append('no online node would be left')
+    return reasons
+
+
+def new_outcome():
+    return dict(status=DONE, failed=False, msg='', changed=False, before=None, node=None, found=False,
+                cancelled_tasks=[], running_tasks=[], stuck_tasks=[], interrupted_tasks=[], lost_tasks=[],
+                blocked_by=[], deleted=False, removed_by_other=False, offline=False,
+                elapsed=dict((p, 0.0) for p in PHASES), warnings=[])
+
+
+class NodeStep:
+    """One observe-and-act pass over a node (see the module docstring)."""
+
+    def __init__(self, client, params, timer, check_mode=False):
+        self.client = client
+        self.params = params
+        self.timer = timer
+        self.check_mode = check_mode
+        self.out = None
+        self.guard_done = False
+        self.summary = None
+
+    # ---- entry point ------------------------------------------------------------------
+
+    def run(self, kind=POLL, known_tasks=None):
+        self.out = new_outcome()
+        self.guard_done = False
+        self.summary = None
+        sent = self.client.mutating_requests_sent
+        try:
+            self._run(kind, list(known_tasks or []))
+        except StepFailed as exc:
+            self.out.update(failed=True, status=DONE, msg=str(exc))
+            self.out['blocked_by'] = exc.blocked_by or self.out['blocked_by']
+        except (OctopusApiError, LookupError, ValueError) as exc:
+            self.out.update(failed=True, status=DONE, msg=str(exc))
+            if isinstance(exc, OctopusApiError):
+                self.out['api_error'] = exc.to_result()
+        # changed = a mutating request succeeded, even when a later request of this step failed.
+        self.out['changed'] = self.out['changed'] or self.client.mutating_requests_sent > sent
+        return self.out
+
+    def _run(self, kind, known_tasks):
+        params = self.params
+        node = find_node(self.client, name=params.get('name'), node_id=params.get('id'))
+        if node is None:
+            self._missing(known_tasks)
+            return
+        self.out.update(found=True, before=node_view(node), node=node_view(node))
+        if params['state'] == 'present':
+            self._present(node)
+            return
+        self.summary = cluster_summary(self.client)
+        entry = summary_entry(self.summary, node['Id']) or {}
+        self.out['offline'] = bool(entry.get('IsOffline'))
+        if not node.get('IsInMaintenanceMode'):
+            node = self._update(node, dict(IsInMaintenanceMode=True), 'drain')
+            if node is None:
+                self._missing(known_tasks)
+                return
+        tasks = list_tasks(self.client, node_id=node['Id'])
+        tasks = self._cancel_interrupted(node, tasks)
+        if self.out['offline']:
+            self._offline(node, tasks)
+            return
+        self._online(node, tasks, entry, kind)
+
+    # ---- states -----------------------------------------------------------------------
+
+    def _missing(self, known_tasks):
+        label = node_label(None, self.params)
+        if self.params['state'] != 'absent':
+            raise StepFailed('Cannot make Octopus server node %s %s: no such node exists. Check name or id (names are matched '
+                             'case-insensitively after trimming).' % (label, self.params['state']))
+        self.out.update(node={}, msg='Octopus server node %s is already removed.' % label)
+        if known_tasks:
+            lost = read_tasks(self.client, known_tasks)
+            self.out['lost_tasks'] = sorted(lost)
+            self.out['warnings'].append('Octopus server node %s was deleted while tasks %s were still running; the server marks '
+                                        'the tasks of a deleted node failed.' % (label, ', '.join(sorted(lost)) or ', '.join(known_tasks)))
+
+    def _present(self, node):
+        changes = {}
+        if self.params.get('max_concurrent_tasks') is not None and node.get('MaxConcurrentTasks') != self.params['max_concurrent_tasks']:
+            changes['MaxConcurrentTasks'] = self.params['max_concurrent_tasks']
+        if self.params.get('drained') is not None and bool(node.get('IsInMaintenanceMode')) != self.params['drained']:
+            changes['IsInMaintenanceMode'] = self.params['drained']
+        if changes:
+            self.summary = cluster_summary(self.client)
+            if self._update(node, changes, 'drain') is None:
+                raise StepFailed('Cannot update Octopus server node %s: it was deleted while it was being updated.' % node_label(node, self.params))
+        self.out['msg'] = 'Octopus server node %s %s.' % (node_label(node, self.params), 'updated' if changes else 'already as requested')
+
+    def _online(self, node, tasks, entry, kind):
+        running = [t for t in tasks if t.get('State') in ('Executing', 'Cancelling')]
+        if kind in (CANCEL_POLL, CANCEL_EXPIRED):
+            self._cancel(node, [t for t in running if t.get('State') == 'Executing'])
+        if kind == DRAIN_EXPIRED and running:
+            self._drain_expired(node, running)
+            return
+        if kind == CANCEL_EXPIRED and running:
+            self.out['stuck_tasks'] = task_ids(running)
+            self._finish_with_running(node, running, 'cancel_timeout (%ds) passed while tasks %s were still being cancelled'
+                                      % (self.params['cancel_timeout'], ', '.join(task_ids(running))))
+            return
+        unseen = self._unseen_count(entry, running)
+        if unseen and not running and kind in (DRAIN_EXPIRED, CANCEL_EXPIRED):
+            self._finish_with_running(node, [], 'the cluster summary still counts %d running tasks that the task list does not show' % unseen)
+            return
+        if running or unseen:
+            self.out['running_tasks'] = task_ids(running)
+            self._still_running(node, running, unseen, kind)
+            return
+        self._finish(node)
+
+    def _still_running(self, node, running, unseen, kind):
+        if self.check_mode or not self.params['wait']:
+            if self.params['state'] == 'absent' and not self.check_mode:
+                self._finish_with_running(node, running, 'wait is false and %d tasks are still running' % (len(running) or unseen))
+                return
+            self._plan_delete(node)
+            count = len(running) or unseen
+            self.out['msg'] = 'Octopus server node %s is drained; %d tasks are still running.' % (node_label(node, self.params), count)
+            return
+        self.out['status'] = CANCELLING if kind in (CANCEL_POLL, CANCEL_EXPIRED) else WAITING
+
+    def _drain_expired(self, node, running):
+        ids = task_ids(running)
+        if self.params['cancel_on_timeout']:
+            self._cancel(node, [t for t in running if t.get('State') == 'Executing'])
+            self.out['running_tasks'] = ids
+            self.out['status'] = CANCELLING
+            return
+        self._finish_with_running(node, running, 'drain_timeout (%ds) passed while tasks %s were still running'
+                                  % (self.params['drain_timeout'], ', '.join(ids)))
+
+    def _finish_with_running(self, node, running, why):
+        """Tasks are left: fail (node stays drained), or with force delete anyway and report them as lost."""
+        ids = task_ids(running)
+        self.out['running_tasks'] = ids
+        if self.params['state'] == 'absent' and self.params['force']:
+            self.out['warnings'].append('force is true: deleting Octopus server node %s although %s; these tasks will be marked '
+                                        'failed by the server: %s.' % (node_label(node, self.params), why, ', '.join(ids)))
+            self._delete(node, lost=ids)
+            return
+        interrupted = [i for i in ids if i in self.out['interrupted_tasks']]
+        hint = (' Tasks %s wait for a manual intervention or guided failure; answer them in the Octopus UI or use '
+                'pending_interruptions=cancel.' % ', '.join(interrupted)) if interrupted else ''
+        raise StepFailed('Cannot finish %s of Octopus server node %s: %s. The node is left drained.%s Re-run later, raise the timeout, '
+                         'set cancel_on_timeout=true, or (for state=absent) force=true to delete it anyway.'
+                         % ('the removal' if self.params['state'] == 'absent' else 'the drain', node_label(node, self.params), why, hint),
+                         blocked_by=[why])
+
+    def _offline(self, node, tasks):
+        """The server says the node is offline: nobody will finish its tasks, so do not wait for them."""
+        label = node_label(node, self.params)
+        running = [t for t in tasks if t.get('State') in ('Executing', 'Cancelling')]
+        if self.params['state'] == 'drained':
+            self.out['running_tasks'] = task_ids(running)
+            if running:
+                self.out['warnings'].append('Octopus server node %s is offline, so its tasks %s cannot finish until it returns or the server '
+                                            'fails them; not waiting.' % (label, ', '.join(task_ids(running))))
+            self.out['msg'] = 'Octopus server node %s is drained (offline).' % label
+            return
+        self._cancel(node, [t for t in running if t.get('State') == 'Executing'])
+        if running and not self.check_mode:
+            current = read_tasks(self.client, task_ids(running))
+            running = [current.get(str(t['Id']), t) for t in running]
+            running = [t for t in running if t.get('State') in ('Executing', 'Cancelling')]
+        executing = [t for t in running if t.get('State') == 'Executing' and not self.check_mode]
+        if executing and not self.params['force']:
+            self._finish_with_running(node, executing, 'tasks %s are still Executing after the cancel' % ', '.join(task_ids(executing)))
+            return
+        stuck = [str(t['Id']) for t in running if str(t['Id']) not in task_ids(executing)]
+        self.out['stuck_tasks'] = stuck
+        if stuck:
+            self.out['warnings'].append('Octopus server node %s is offline, so no node can finish cancelling tasks %s; deleting the node '
+                                        'record makes the server mark them failed.' % (label, ', '.join(stuck)))
+        self._delete(node, lost=task_ids(executing))
+
+    def _finish(self, node):
+        label = node_label(node, self.params)
+        if self.params['state'] == 'absent':
+            self._delete(node)
+            return
+        self.out['msg'] = 'Octopus server node %s is drained and runs no tasks.' % label
+
+    # ---- requests ---------------------------------------------------------------------
+
+    def _guard(self, node, changes):
+        """The capacity budget, checked once per step before the first change."""
+        if self.guard_done:
+            return
+        self.guard_done = True
+        reasons = guard_reasons(self.summary or [], node['Id'], changes, self.params['min_task_nodes'], self.params['min_task_capacity'])
+        if not reasons:
+            return
+        what = 'remove' if changes is None else 'change'
+        if self.params['force']:
+            self.out['warnings'].append('force is true: overriding the capacity guard to %s Octopus server node %s although %s.'
+                                        % (what, node_label(node, self.params), '; '.join(reasons)))
+            return
+        raise StepFailed('Refusing to %s Octopus server node %s: %s. Nothing was changed. Add or undrain task nodes first, lower '
+                         'min_task_nodes/min_task_capacity, or set force=true.' % (what, node_label(node, self.params), '; '.join(reasons)),
+                         blocked_by=reasons)
+
+    def _update(self, node, changes, phase):
+        """GET-modify-PUT the whole resource (its current Name and other fields unchanged); None if the node is gone."""
+        self._guard(node, None if self.params['state'] == 'absent' else changes)
+        started = self.timer.clock()
+        if self.check_mode:
+            after = dict(node, **changes)
+            changed = True
+        else:
+            after, changed = put_node(self.client, node['Id'], changes, self.timer)
+        self.out['elapsed'][phase] += self.timer.clock() - started
+        self.out['changed'] = self.out['changed'] or changed
+        self.out['node'] = node_view(after) if after is not None else {}
+        return after
+
+    def _cancel(self, node, tasks):
+        if not tasks:
+            return
+        self._guard(node, None if self.params['state'] == 'absent' else dict(IsInMaintenanceMode=True))
+        started = self.timer.clock()
+        outcome = cancel_tasks(self.client, tasks, check_mode=self.check_mode)
+        self.out['elapsed']['cancel'] += self.timer.clock() - started
+        self.out['cancelled_tasks'].extend(i for i in outcome['cancelled'] if i not in self.out['cancelled_tasks'])
+        self.out['changed'] = self.out['changed'] or bool(outcome['cancelled'])
+
+    def _cancel_interrupted(self, node, tasks):
+        """Report tasks that wait on a human; with pending_interruptions=cancel, cancel them now (the node is drained)."""
+        interrupted = split_interrupted(tasks)[1]
+        self.out['interrupted_tasks'] = task_ids(interrupted)
+        if self.params['pending_interruptions'] != 'cancel' or not interrupted:
+            return tasks
+        executing = [t for t in interrupted if t.get('State') == 'Executing']
+        self._cancel(node, executing)
+        cancelled = set(self.out['cancelled_tasks'])
+        return [dict(t, State='Cancelling') if str(t.get('Id')) in cancelled and self.check_mode else t for t in tasks]
+
+    def _plan_delete(self, node):
+        """Check mode (or wait=false at state=drained): say what would happen next."""
+        if self.params['state'] == 'absent' and self.check_mode:
+            self._guard(node, None)
+            self.out.update(deleted=True, changed=True, node={})
+
+    def _delete(self, node, lost=None):
+        self._guard(node, None)
+        self.out['lost_tasks'] = list(lost or [])
+        started = self.timer.clock()
+        path = '%s/%s' % (NODES_PATH, seg(node['Id']))
+        if self.check_mode:
+            gone = True
+        else:
+            sent_before = self.client.requests.count(('DELETE', path))
+            gone = self.client.delete(path, action='delete Octopus server node %s' % node_label(node, self.params))
+            # A DELETE retried after a timeout meets 404 when the first attempt landed: still ours.
+            gone = gone or self.client.requests.count(('DELETE', path)) - sent_before > 1
+        self.out['elapsed']['delete'] += self.timer.clock() - started
+        self.out.update(deleted=True, node={}, changed=self.out['changed'] or gone)
+        what = 'deleted' if gone else 'was already deleted by someone else'
+        self.out['msg'] = 'Octopus server node %s %s.' % (node_label(node, self.params), what)
+        if not gone:
+            self.out['removed_by_other'] = True
+
+    def _unseen_count(self, entry, running):
+        """Tasks the summary counts but the task list did not return (a missing count is not zero: the list decides)."""
+        count = entry.get('RunningTaskCount')
+        if isinstance(count, int) and count > len(running):
+            return count - len(running)
+        return 0
+
+
+def put_node(client, node_id, changes, timer):
+    """Apply ``changes`` with GET-modify-PUT. Returns (node after, changed) or (None, False) if the node is gone.
+
+    A PUT whose outcome is unknown (timeout, 5xx, 429) is never re-sent as is: the node is read
+    again, and if the change is not there yet a fresh body is built from that read.
+    """
+    path = '%s/%s' % (NODES_PATH, seg(node_id))
+    action = 'update Octopus server node %s' % node_id
+    attempts = client.max_retries + 1
+    for attempt in range(attempts):
+        current = client.get(path, allow_404=True, action='read Octopus server node %s' % node_id)
+        if current is None:
+            return None, False
+        if all(current.get(k) == v for k, v in changes.items()):
+            return current, attempt > 0
+        body = dict(current)
+        body.update(changes)
+        try:
+            return _put_once(client, path, body, action), True
+        except OctopusApiError as exc:
+            if exc.status == 404:
+                return None, False
+            if exc.status not in UNKNOWN_OUTCOME or attempt == attempts - 1:
+                raise
+            timer.sleep(min(2 ** attempt, 30))
+    return None, False
+
+
+def _put_once(client, path, body, action):
+    """One PUT attempt: the client's own retry would re-send this body blindly, so it is off here."""
+    saved = client.max_retries
+    client.max_retries = 0
+    try:
+        return client.put(path, body, action=action)
+    finally:
+        client.max_retries = saved
+
+
+# ---- the waiting loop (module and action plugin) -----------------------------------------
+
+def merge(total, step):
+    """Fold one step outcome into the running result of drive()."""
+    step = dict(new_outcome(), **step)
+    if step['failed']:
+        step['status'] = DONE
+    if total is None:
+        total = dict(step)
+        total['elapsed'] = dict(step['elapsed'])
+        total['warnings'] = list(step['warnings'])
+        return total
+    before, found = total['before'], total['found']
+    for key in LIST_KEYS:
+        merged = list(total[key])
+        merged.extend(i for i in step[key] if i not in merged)
+        step[key] = merged
+    for phase in PHASES:
+        step['elapsed'][phase] += total['elapsed'][phase]
+    step['warnings'] = list(total['warnings']) + [w for w in step['warnings'] if w not in total['warnings']]
+    step['changed'] = total['changed'] or step['changed']
+    step['deleted'] = total['deleted'] or step['deleted']
+    step['before'] = before if before is not None else step['before']
+    if found and not step['found']:
+        step['removed_by_other'] = True
+        step['msg'] = '%s It was removed by someone else while this task was waiting.' % step['msg']
+    step['found'] = found or step['found']
+    return step
+
+
+def progress_line(name, step, remaining):
+    ids = step.get('running_tasks') or []
+    what = 'cancelling' if step.get('status') == CANCELLING else 'drained'
+    return ('octopus_node: %s %s, %d tasks still running (%s), %ds left'
+            % (name, what, len(ids), ', '.join(ids[:10]) + (', ...' if len(ids) > 10 else ''), int(remaining)))
+
+
+def drive(step, params, timer, progress=None):
+    """Run steps until the node is done, waiting on a PollSchedule (the one waiting loop).
+
+    ``step(kind, known_tasks)`` returns an outcome dict (NodeStep.run, or the module run once
+    by the action plugin). ``progress(line)`` receives one line per poll while waiting. Time
+    spent waiting is booked to the ``wait`` phase (drain_timeout) or the ``cancel`` phase
+    (cancel_timeout); the steps book their own requests to drain, cancel and delete.
+    """
+    name = params.get('name') or params.get('id')
+    total = merge(None, step(POLL, []))
+    phases = {WAITING: (POLL, DRAIN_EXPIRED, 'drain_timeout', 'wait'),
+              CANCELLING: (CANCEL_POLL, CANCEL_EXPIRED, 'cancel_timeout', 'cancel')}
+    while total['status'] in phases:
+        status = total['status']
+        poll, expired, timeout, phase = phases[status]
+        schedule = PollSchedule(timer, params[timeout], params['poll_interval'], params['max_poll_interval'])
+        booked = sum(total['elapsed'].values())
+        kind = poll
+        while total['status'] == status and kind == poll:
+            if progress:
+                progress(progress_line(name, total, schedule.remaining()))
+            kind = poll if schedule.pause() else expired
+            total = merge(total, step(kind, total['running_tasks']))
+        total['elapsed'][phase] += max(0.0, schedule.elapsed() - (sum(total['elapsed'].values()) - booked))
+        if total['status'] == status:
+            # An expired step must end the phase; never start a second deadline for the same phase.
+            total.update(status=DONE, failed=True, msg=total['msg'] or 'Octopus server node %s did not settle before %s.' % (name, timeout))
+    return finish(total, params)
+
+
+def finish(total, params):
+    """Shape the merged outcome into the module result."""
+    result = dict((k, v) for k, v in total.items() if k not in ('status', 'found', 'offline'))
+    result['elapsed'] = dict((k, round(v, 3)) for k, v in total['elapsed'].items())
+    result['reason'] = params.get('reason')
+    result['diff'] = dict(before=total['before'] or {}, after=total['node'] or {})
+    if not total['found']:
+        result['before'] = {}
+    return result
+
+
+# ---- module glue -------------------------------------------------------------------------
+
+def check_params(params):
+    """Input errors the argument spec cannot express, as one sentence (None when valid). No request is made before this."""
+    errors = []
+    name = params.get('name')
+    if name is not None and (not name.strip() or any(ord(c) < 32 for c in name)):
+        errors.append('name must be a non-empty node name without control characters')
+    if params.get('id') is not None and not params['id'].strip():
+        errors.append('id must not be empty')
+    for key, minimum in (('max_concurrent_tasks', 0), ('drain_timeout', 1), ('cancel_timeout', 1), ('poll_interval', 1),
+                         ('min_task_nodes', 0), ('min_task_capacity', 0)):
+        if params.get(key) is not None and params[key] < minimum:
+            errors.append('%s must be at least %d (got %d)' % (key, minimum, params[key]))
+    if params['max_poll_interval'] < params['poll_interval']:
+        errors.append('max_poll_interval (%d) must not be smaller than poll_interval (%d)' % (params['max_poll_interval'], params['poll_interval']))
+    for key in ('max_concurrent_tasks', 'drained'):
+        if params.get(key) is not None and params['state'] != 'present':
+            errors.append('%s applies only to state=present (got state=%s)' % (key, params['state']))
+    step = params.get('_step')
+    if step is not None and step.get('kind') not in STEP_KINDS:
+        errors.append('_step is internal to the octopus_node action plugin')
+    if errors:
+        return 'Invalid octopus_node options: %s. Nothing was changed.' % '; '.join(errors)
+    return None
+
+
+def loop_params(params):
+    """What drive() needs, returned to the action plugin with each step."""
+    keys = ('name', 'id', 'state', 'drain_timeout', 'cancel_timeout', 'poll_interval', 'max_poll_interval', 'reason')
+    return dict((k, params.get(k)) for k in keys)
+
+
+def run_node(module, client_factory, timer):
+    """The whole octopus_node module run (or one step of it when the action plugin sets _step)."""
+    params = module.params
+    error = check_params(params)
+    if error:
+        return dict(failed=True, changed=False, msg=error)
+    try:
+        client = client_factory(module)
+    except OctopusApiError as exc:
+        return dict(failed=True, changed=False, msg=str(exc))
+    stepper = NodeStep(client, params, timer, check_mode=module.check_mode)
+    step = params.get('_step')
+    if step is not None:
+        outcome = stepper.run(step['kind'], step.get('known_tasks'))
+        outcome['loop_params'] = loop_params(params)
+        return outcome
+    result = drive(stepper.run, params, timer)
+    if not module._diff:
+        result.pop('diff', None)
+    return result
