@@ -107,8 +107,17 @@ def format_checker():
     return checker
 
 
+_RELAXED = {}
+
+
 def validator_for(swagger, schema, strict=False):  # pylint: disable=redefined-outer-name
-    definitions = swagger['definitions'] if strict else relax(swagger['definitions'])
+    if strict:
+        definitions = swagger['definitions']
+    else:
+        if id(swagger) not in _RELAXED:
+            _RELAXED.clear()
+            _RELAXED[id(swagger)] = relax(swagger['definitions'])
+        definitions = _RELAXED[id(swagger)]
     full = dict(copy.deepcopy(schema), definitions=definitions)
     return jsonschema.Draft4Validator(full, format_checker=format_checker())
 

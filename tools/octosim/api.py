@@ -401,6 +401,10 @@ class OctopusApi:
         usage = self._online_count()
         compliant = self._license_compliant()
         unlimited = limit is None
+        if compliant:
+            message = '%d of %s nodes in use.' % (usage, 'unlimited' if unlimited else limit)
+        else:
+            message = 'Your license allows %s active nodes, but %d are active.' % (limit, usage)
         node_limit = {
             'Name': lic.get('node_limit_name') or 'Nodes',
             'CurrentUsage': usage,
@@ -408,8 +412,7 @@ class OctopusApi:
             'EffectiveLimitDescription': 'Unlimited' if unlimited else str(limit),
             'IsUnlimited': unlimited,
             'Disposition': 'Information' if compliant else 'Error',
-            'Message': ('%d of %s nodes in use.' % (usage, 'unlimited' if unlimited else limit)) if compliant else
-                       ('Your license allows %s active nodes, but %d are active.' % (limit, usage)),
+            'Message': message,
         }
         limits = [node_limit]
         for item in lic.get('other_limits') or []:
