@@ -169,8 +169,12 @@ cluster:
     clock_source:
       description:
         - Which clock RV(nodes[].seconds_since_last_seen) is measured against.
-        - V(server) is the C(Date) header of the server's answer; V(controller) is the Ansible controller clock.
+        - V(server) is the C(Date) header of the server's summary answer, used when it agrees with the
+          heartbeats of the online nodes (within 5 minutes).
+        - V(heartbeat) is the newest C(LastSeen) of an online node, used when the server sent no usable C(Date).
+        - V(controller) is the Ansible controller clock, used when neither is available.
       type: str
+      choices: [server, heartbeat, controller]
       sample: server
 license:
   description: License facts, when readable (needs C(AdministerSystem) on some servers).
@@ -203,6 +207,10 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import
     NODES_PATH, cluster_summary, node_is_task_node, parse_timestamp, same_version, task_capacity)
 
 LICENSE_PATH = 'licenses/licenses-current-status'
+# A server Date header is trusted when the newest heartbeat of an online node is at most this old...
+HEARTBEAT_WINDOW = 300
+# ...and at most this far in the future (clock skew between the web front end and the nodes).
+CLOCK_TOLERANCE = 60
 
 
 def read_nodes(client, warn):
@@ -265,14 +273,24 @@ def cluster_facts(raw_nodes, nodes, server_version):
     )
 
 
+def reference_clock(server_now, raw_nodes, controller_now):
+    """(now, source) to measure LastSeen against: the server's Date, else the newest heartbeat, else the controller."""
+    beats = [parse_timestamp(n.get('LastSeen')) for n in raw_nodes if n.get('IsOffline') is False]
+    newest = max([b for b in beats if b is not None] or [None], key=lambda b: b or 0)
+    if server_now is not None and (newest is None or -CLOCK_TOLERANCE <= server_now - newest <= HEARTBEAT_WINDOW):
+        return server_now, 'server'
+    if newest is not None:
+        return newest, 'heartbeat'
+    return controller_now, 'controller'
+
+
 def gather(client, warn, controller_now):
     root = client.root()
     raw_nodes, readable = read_nodes(client, warn)
-    server_now = client.server_date()
-    now = server_now if server_now is not None else controller_now
+    now, source = reference_clock(client.server_date(), raw_nodes, controller_now)
     nodes = sorted((describe_node(n, now) for n in raw_nodes), key=lambda n: str(n['name']).lower())
     facts = cluster_facts(raw_nodes, nodes, root.get('Version'))
-    facts.update(summary_readable=readable, clock_source='server' if server_now is not None else 'controller')
+    facts.update(summary_readable=readable, clock_source=source)
     return dict(changed=False, server=dict(version=root.get('Version'), api_version=root.get('ApiVersion')),
                 nodes=nodes, cluster=facts, license=read_license(client, warn))
 

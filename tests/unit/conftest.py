@@ -16,6 +16,7 @@ Fixtures
   run_module       run_module(main, args, connection=True) -> (result dict, exit code) with patch_module_args
   warning_texts    warning_texts(result) -> list of warning strings (2.19 returns warnings as dicts)
   api_key          the API key used by all fixtures (tests assert it never leaks)
+  (autouse)        isolated_module_warnings: each test starts with an empty ansible-core warning registry
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,6 +32,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from ansible.module_utils import _internal as ansible_internal
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.octopus.ha.plugins.module_utils import _octopus_api
 
@@ -211,6 +214,23 @@ class _FixedRandom:
 
     def random(self):
         return self.value
+
+
+@pytest.fixture(autouse=True)
+def isolated_module_warnings(request, monkeypatch):
+    """Module tests see their own warnings in the result.
+
+    ansible-core keeps module warnings in a process-wide, de-duplicating registry, and once any
+    controller code was imported in the process (filter tests do) module warnings go to Display
+    instead of the result. For tests under plugins/modules and plugins/module_utils, start with an
+    empty registry in module (not controller) mode.
+    """
+    path = str(getattr(request.node, 'path', request.node.fspath)).replace('\\', '/')
+    if '/plugins/modules/' not in path and '/plugins/module_utils/' not in path:
+        return
+    monkeypatch.setattr(ansible_internal, 'is_controller', False)
+    monkeypatch.setattr(ansible_warnings, '_global_warnings', {})
+    monkeypatch.setattr(ansible_warnings, '_global_deprecations', {})
 
 
 @pytest.fixture

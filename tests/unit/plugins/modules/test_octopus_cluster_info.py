@@ -73,12 +73,26 @@ def test_controller_clock_without_server_date(patch_octopus, octopus_reply, run_
     fake_clock.wall = 1767225600.0 + 30
     patch_octopus.route('GET', '', octopus_reply.reply(octopus_reply.root()))
     patch_octopus.route('GET', SUMMARY, octopus_reply.reply(octopus_reply.summary(
-        octopus_reply.node('A', last_seen='2026-01-01T00:00:00Z'), octopus_reply.node('N', last_seen=None))))
+        octopus_reply.node('A', offline=True, last_seen='2026-01-01T00:00:00Z'), octopus_reply.node('N', last_seen=None))))
     patch_octopus.route('GET', LICENSE, octopus_reply.reply(LICENSE_STATUS))
     result, code = run_module(octopus_cluster_info.main, {})
     assert code == 0 and result['cluster']['clock_source'] == 'controller'
     assert [n['seconds_since_last_seen'] for n in result['nodes']] == [30, None]
     assert result['cluster']['version_skew'] is False and result['cluster']['versions'] == ['2023.4.8319']
+
+
+@pytest.mark.parametrize('date', [None, 'Fri, 01 Mar 2030 10:00:00 GMT', 'Mon, 01 Dec 2025 00:00:00 GMT', 'not a date'])
+def test_heartbeat_clock_when_server_date_missing_or_implausible(patch_octopus, octopus_reply, run_module, date):
+    reply = octopus_reply
+    headers = {'Date': date} if date else {}
+    patch_octopus.route('GET', '', reply.reply(reply.root()))
+    patch_octopus.route('GET', SUMMARY, reply.reply(reply.summary(
+        reply.node('A', last_seen='2026-01-01T00:09:45Z'), reply.node('B', last_seen='2026-01-01T00:10:00Z'),
+        reply.node('GONE', offline=True, last_seen='2026-01-01T00:00:00Z')), headers=headers))
+    patch_octopus.route('GET', LICENSE, reply.reply(LICENSE_STATUS))
+    result, code = run_module(octopus_cluster_info.main, {})
+    assert code == 0 and result['cluster']['clock_source'] == 'heartbeat'
+    assert [n['seconds_since_last_seen'] for n in result['nodes']] == [15, 0, 600]
 
 
 def test_limited_key_returns_what_it_can(patch_octopus, octopus_reply, run_module, api_key, warning_texts):
