@@ -68,7 +68,8 @@ def test_ping_reflects_the_node_it_is_served_by(make_sim):
     assert status == 200
     assert headers['Octopus-Node'] == 'name=B; version=2023.4.8319'
     assert body['Id'] == 'OctopusServerNodes-B'
-    assert body['Links'] == {'Self': '/api/octopusservernodes/ping', 'Node': '/api/octopusservernodes/OctopusServerNodes-B'}
+    assert body['Links'] == {'Self': '/node/B/api/octopusservernodes/ping', 'Node': '/node/B/api/octopusservernodes/OctopusServerNodes-B'}
+    assert sim.request('GET', 'octopusservernodes/ping', api_key=None)[2]['Links']['Self'] == '/api/octopusservernodes/ping'
     assert set(body) >= {'Id', 'Name', 'LastSeen', 'IsOffline', 'MaxConcurrentTasks', 'IsInMaintenanceMode', 'Version', 'Links'}
     status, dummy, node = sim.request('GET', node_url_id('B'))
     node['IsInMaintenanceMode'] = True
@@ -246,3 +247,15 @@ def test_method_not_allowed_and_unknown_path(make_sim):
     sim = make_sim(THREE)
     assert sim.request('POST', 'octopusservernodes/summary')[0] == 405
     assert sim.request('GET', 'nothing-here')[0] == 404
+
+
+def test_links_served_through_a_node_url_stay_on_that_node(make_sim):
+    sim = make_sim({'nodes': ['N%d' % i for i in range(3)]})
+    status, dummy, page = sim.request('GET', 'octopusservernodes?take=1', node='N2')
+    assert status == 200
+    assert page['Links']['Page.Next'] == '/node/N2/api/octopusservernodes?skip=1&take=1'
+    assert page['Items'][0]['Links']['Self'] == '/node/N2/api/octopusservernodes/OctopusServerNodes-N0'
+    status, headers, dummy = sim.request('GET', page['Links']['Page.Next'])
+    assert status == 200 and headers['Octopus-Node'].startswith('name=N2;')
+    dummy, dummy2, page = sim.request('GET', 'octopusservernodes?take=1')
+    assert page['Links']['Page.Next'] == '/api/octopusservernodes?skip=1&take=1'

@@ -99,16 +99,16 @@ def paged(req, item_type, items, base_path, template):
         for value in values:
             keep.append((req.original_names.get(name, name), value))
 
-    def link(skip_value):
+    def link(skip_value, take_value=take):
         params = list(keep)
         params.append(('skip', skip_value))
-        params.append(('take', take))
+        params.append(('take', take_value))
         return '%s?%s' % (base_path, urlencode(params))
 
     links = {
         'Self': '%s%s' % (base_path, ('?' + urlencode(keep)) if keep else ''),
         'Template': template,
-        'Page.All': link(0).replace('take=%d' % take, 'take=2147483647'),
+        'Page.All': link(0, 2147483647),
         'Page.Current': link(skip),
     }
     if take > 0 and skip + take < total:

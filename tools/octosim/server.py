@@ -12,7 +12,7 @@ import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from octosim import control
 from octosim.api import OctopusApi, Request, error_body
@@ -25,6 +25,21 @@ KEY_HEADERS = ('X-Octopus-ApiKey', 'X-NuGet-ApiKey')
 MAX_LOG = 20000
 REASONS = {429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
            504: 'Gateway Time-out'}
+
+
+def prefix_links(payload, prefix):
+    """Point the /api/... links in a response at a node's own URL (/node/<Name>/api/...)."""
+    if isinstance(payload, list):
+        return [prefix_links(item, prefix) for item in payload]
+    if not isinstance(payload, dict):
+        return payload
+    result = {}
+    for key, value in payload.items():
+        if key == 'Links' and isinstance(value, dict):
+            result[key] = dict((k, prefix + v if isinstance(v, str) and v.startswith('/api') else v) for k, v in value.items())
+        else:
+            result[key] = prefix_links(value, prefix)
+    return result
 
 
 def _query_dict(pairs):
@@ -276,6 +291,8 @@ class SimHandler(BaseHTTPRequestHandler):
                 entry['applied'] = status < 400
             except SimError as err:
                 status, payload = err.status, error_body(err.message, err.errors, err.help_text)
+            if node_name:
+                payload = prefix_links(payload, '/node/%s' % quote(node_name, safe=''))
             return status, payload, headers, 'application/json; charset=utf-8'
 
     def _apply_fault(self, fault, node, entry):
