@@ -320,3 +320,18 @@ def test_control_task_validation(make_sim):
         assert info.value.status == 400
     with pytest.raises(SimulatorError):
         sim.control.finish_task('ServerTasks-999')
+
+
+def test_create_a_task_through_the_api(make_sim):
+    sim = make_sim(dict(TWO, timing={'created_task_duration': 10}))
+    body = {'Name': 'Health', 'Description': 'Manual health check',
+            'Arguments': {'Timeout': '00:05:00', 'RestrictedTo': 'DeploymentTargets', 'MachineIds': ['Machines-1']}}
+    status, dummy, created = sim.request('POST', 'Spaces-1/tasks', body)
+    assert status == 201
+    assert (created['State'], created['SpaceId'], created['Name']) == ('Queued', 'Spaces-1', 'Health')
+    assert created['Arguments']['MachineIds'] == ['Machines-1']
+    sim.control.advance(20)
+    assert task(sim, created['Id'])['State'] == 'Success'
+    assert sim.request('POST', 'tasks', {'Name': 'Health'})[0] == 400
+    assert sim.request('POST', 'tasks')[0] == 400
+    assert sim.request('POST', 'tasks', dict(body, SpaceId='Spaces-7'))[0] == 400

@@ -165,6 +165,7 @@ class OctopusApi:
             Route('GET', '/api/spaces/all', self.spaces_all, ('SpaceView',)),
             Route('GET', '/api/spaces/(?P<id>[^/]+)', self.space_get, ('SpaceView',)),
             Route('GET', '/api/tasks', self.tasks_list, ('TaskView',), scoped=True),
+            Route('POST', '/api/tasks', self.task_create, ('TaskCreate',), scoped=True),
             Route('GET', '/api/tasks/(?P<id>[^/]+)', self.task_get, ('TaskView',), scoped=True),
             Route('GET', '/api/tasks/(?P<id>[^/]+)/details', self.task_details, ('TaskView',), scoped=True),
             Route('POST', '/api/tasks/(?P<id>[^/]+)/cancel', self.task_cancel, ('TaskCancel',), scoped=True),
@@ -556,6 +557,22 @@ class OctopusApi:
         body['TotalCounts'] = counts
         body['TotalCountsInOtherSpaces'] = {}
         return 200, body
+
+    def task_create(self, req):
+        body = req.body
+        if not isinstance(body, dict):
+            raise SimError(400, 'No request body was supplied.')
+        missing = [f for f in ('Name', 'Description') if not isinstance(body.get(f), str) or not body[f].strip()]
+        if missing:
+            raise SimError(400, 'There was a problem with your request.', ['Please provide a %s.' % f for f in missing])
+        space_id = req.space['Id'] if req.space is not None else (body.get('SpaceId') or self.cluster.default_space_id())
+        if self.cluster.find_space(space_id) is None:
+            raise SimError(400, 'There was a problem with your request.', ['The space %s does not exist.' % space_id])
+        spec = {'Name': body['Name'], 'Description': body['Description'], 'SpaceId': space_id,
+                'Arguments': body.get('Arguments') if isinstance(body.get('Arguments'), dict) else {},
+                'Duration': self.cluster.timing.get('created_task_duration', 30)}
+        task = self.cluster.add_task(spec)
+        return 201, self.cluster.render_task(task)
 
     def task_get(self, req, id):  # pylint: disable=redefined-builtin
         return 200, self.cluster.render_task(self._task_or_404(req, id))

@@ -43,6 +43,7 @@ DEFAULTS = {
         'orphan_outcome': 'Failed',      # Failed | Canceled
         'restart_outcome': 'Canceled',   # what a restarted node does with its own leftover tasks: Canceled | Failed
         'deleted_live_node_reregisters': False,
+        'created_task_duration': 30,     # run seconds of tasks created through POST /api/tasks
         'ticker_interval': 0.1,          # real seconds between background ticks
     },
     'permissions': {
@@ -160,7 +161,7 @@ def normalise(raw):
     timing = cfg['timing']
     for name in ('heartbeat_interval', 'poll_interval', 'ticker_interval'):
         _check_number(timing, name, minimum=0.001)
-    for name in ('offline_after', 'cancel_delay', 'orphan_after'):
+    for name in ('offline_after', 'cancel_delay', 'orphan_after', 'created_task_duration'):
         _check_number(timing, name)
     if timing['orphan_outcome'] not in ('Failed', 'Canceled'):
         raise ConfigError('timing.orphan_outcome must be Failed or Canceled')
