@@ -35,7 +35,7 @@ def make_sim():
         sim.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def shared_dir():
     """../shared next to the repo; tests that need it are skipped when it is absent."""
     if not os.path.isdir(os.path.join(SHARED_DIR, 'octopus-api')):

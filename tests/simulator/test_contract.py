@@ -45,22 +45,14 @@ def _load_json(path):
 
 
 @pytest.fixture(scope='module')
-def swagger():
-    root = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-                        'shared', 'octopus-api')
-    path = os.path.join(root, 'swagger-2020.5.json')
-    if not os.path.exists(path):
-        pytest.skip('%s is not present (reference material lives outside the repo)' % path)
-    return _load_json(path)
+def swagger(shared_dir):
+    """The Swagger document, read from <repo>/../shared (the conftest fixture skips when it is absent)."""
+    return _load_json(os.path.join(shared_dir, 'octopus-api', 'swagger-2020.5.json'))
 
 
 @pytest.fixture(scope='module')
-def recorded_dir(swagger):  # pylint: disable=unused-argument,redefined-outer-name
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-                        'shared', 'octopus-api', 'recorded')
-    if not os.path.isdir(path):
-        pytest.skip('%s is not present' % path)
-    return path
+def recorded_dir(shared_dir):
+    return os.path.join(shared_dir, 'octopus-api', 'recorded')
 
 
 def relax(definitions):
