@@ -259,3 +259,15 @@ def test_links_served_through_a_node_url_stay_on_that_node(make_sim):
     assert status == 200 and headers['Octopus-Node'].startswith('name=N2;')
     dummy, dummy2, page = sim.request('GET', 'octopusservernodes?take=1')
     assert page['Links']['Page.Next'] == '/api/octopusservernodes?skip=1&take=1'
+
+
+def test_date_header_is_cluster_time_and_root_version_is_the_serving_nodes(make_sim):
+    sim = make_sim({'server': {'version': '2023.4.8319'},
+                    'nodes': [{'Name': 'OLD', 'Version': '2023.3.1000'}, {'Name': 'NEW'}]})
+    sim.control.advance(75)
+    status, headers, body = sim.request('GET', '/api', api_key=None)
+    assert headers['Date'] == 'Fri, 01 Mar 2024 10:01:15 GMT'
+    assert body['Version'] == '2023.3.1000'
+    assert sim.request('GET', '/api', api_key=None, node='NEW')[2]['Version'] == '2023.4.8319'
+    control_date = sim.control.call('GET', 'clock')
+    assert control_date['now'] == '2024-03-01T10:01:15.000+00:00'

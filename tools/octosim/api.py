@@ -260,7 +260,7 @@ class OctopusApi:
             })
         return 200, {
             'Application': server['application'],
-            'Version': server['version'],
+            'Version': req.node.version if req.node is not None and req.node.version else server['version'],
             'ApiVersion': server['api_version'],
             'InstallationId': server['installation_id'],
             'IsEarlyAccessProgram': bool(server.get('is_early_access_program', False)),

@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import email.utils
 import json
 import os
 import re
@@ -127,6 +128,13 @@ class SimHandler(BaseHTTPRequestHandler):
     def version_string(self):
         return self.server_version
 
+    def date_time_string(self, timestamp=None):
+        """API answers carry the cluster time in Date, as a real server's Date shares the clock of its LastSeen."""
+        cluster_time = getattr(self, 'cluster_date', None)
+        if timestamp is None and cluster_time is not None:
+            return email.utils.formatdate(cluster_time, usegmt=True)
+        return super(SimHandler, self).date_time_string(timestamp)
+
     def setup(self):
         super(SimHandler, self).setup()
         if isinstance(self.connection, ssl.SSLSocket):
@@ -191,6 +199,7 @@ class SimHandler(BaseHTTPRequestHandler):
             pass
 
     def _dispatch(self, method):
+        self.cluster_date = None
         split = urlsplit(self.path)
         path = unquote(split.path)
         pairs = parse_qsl(split.query, keep_blank_values=True)
@@ -251,7 +260,8 @@ class SimHandler(BaseHTTPRequestHandler):
             sim.stopping.wait(fault.latency)
         if fault is not None and fault.phase == 'before' and fault.kind != 'latency':
             with cluster.lock:
-                entry['time'] = iso(cluster.sync())
+                self.cluster_date = cluster.sync()
+                entry['time'] = iso(self.cluster_date)
             self._apply_fault(fault, node, entry)
             return
         status, payload, headers, content_type = self._serve(method, api_path, pairs, raw, node, node_name, key, entry)
@@ -266,7 +276,8 @@ class SimHandler(BaseHTTPRequestHandler):
     def _serve(self, method, api_path, pairs, raw, node, node_name, key, entry):
         cluster = self.sim.cluster
         with cluster.lock:
-            entry['time'] = iso(cluster.sync())
+            self.cluster_date = cluster.sync()
+            entry['time'] = iso(self.cluster_date)
             if node is None:
                 if node_name:
                     return 404, error_body('There is no Octopus Server node named %s.' % node_name), {}, \
