@@ -238,3 +238,15 @@ def test_request_log_entries(make_sim):
     assert [e['seq'] for e in sim.control.requests(since=1)] == [2]
     sim.control.clear_requests()
     assert sim.control.requests() == []
+
+
+def test_malformed_bodies_on_success_status(make_sim):
+    sim = make_sim(KEYS)
+    sim.control.add_fault(kind='status', status=200, path='/summary$', body={'Nodes': [{'Id': 'OctopusServerNodes-A', 'LastSeen': None}]},
+                          count=1)
+    status, dummy, body = sim.request('GET', 'octopusservernodes/summary')
+    assert status == 200 and 'RunningTaskCount' not in body['Nodes'][0]
+    sim.control.add_fault(kind='status', status=200, body='', count=1)
+    assert sim.request('GET', 'octopusservernodes/summary')[2] is None
+    sim.control.add_fault(kind='status', status=200, body='{broken', content_type='application/json', count=1)
+    assert sim.request('GET', 'octopusservernodes/summary')[2] == '{broken'

@@ -11,7 +11,7 @@ import threading
 KINDS = ('status', 'html', 'latency', 'timeout', 'drop')
 PHASES = ('before', 'after')
 SPEC_KEYS = ('kind', 'status', 'retry_after', 'latency', 'method', 'path', 'count', 'rate', 'seed', 'phase',
-             'message', 'body', 'headers', 'node')
+             'message', 'body', 'headers', 'node', 'content_type')
 
 HTML_PAGE = """<html>
 <head><title>%(status)d %(reason)s</title></head>
@@ -74,6 +74,7 @@ class Fault:
         self.message = spec.get('message')
         self.body = spec.get('body')
         self.headers = dict(spec.get('headers') or {})
+        self.content_type = spec.get('content_type')
         self.node = spec.get('node')
         self.applied = 0
         self.spec = dict(spec)

@@ -321,14 +321,13 @@ class SimHandler(BaseHTTPRequestHandler):
         if fault.kind == 'html':
             reason = REASONS.get(fault.status, 'Error')
             self._send(fault.status, fault.body if isinstance(fault.body, str) else
-                       HTML_PAGE % {'status': fault.status, 'reason': reason}, headers, 'text/html')
+                       HTML_PAGE % {'status': fault.status, 'reason': reason}, headers, fault.content_type or 'text/html')
             return
         if node is not None:
             headers.setdefault('Octopus-Node', 'name=%s; version=%s' % (node.name, node.version))
         payload = fault.body if fault.body is not None else error_body(
-            fault.message or 'The simulator injected a %d fault.' % fault.status, [],
-            details=None)
-        self._send(fault.status, payload, headers)
+            fault.message or 'The simulator injected a %d fault.' % fault.status, [])
+        self._send(fault.status, payload, headers, fault.content_type or 'application/json; charset=utf-8')
 
 
 class SimServer(ThreadingHTTPServer):
