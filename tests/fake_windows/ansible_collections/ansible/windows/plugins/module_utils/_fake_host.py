@@ -42,9 +42,11 @@ _HASHES = ('md5', 'sha1', 'sha256', 'sha384', 'sha512')
 class FakeHostError(Exception):
     """A stand-in failure: ``msg`` plus extra result keys (rc, stdout ...)."""
 
-    def __init__(self, msg, **result):
+    def __init__(self, *args, **result):
+        msg = args[0] if args else result.get('msg', 'failed')
         super(FakeHostError, self).__init__(msg)
         self.msg = msg
+        result.pop('msg', None)  # a partial result may carry its own msg: the error message wins
         self.result = result
 
 

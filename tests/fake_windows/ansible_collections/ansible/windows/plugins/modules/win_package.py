@@ -71,6 +71,7 @@ def handler(module, data):
         raise fh.FakeHostError("unexpected rc from '%s': see rc, stdout, and stderr for more details"
                                % _command(module, '/i'), **result)
     result['reboot_required'] = rc == 3010
+    result['failed'] = False  # like the real module: rc 3010 is not a failure
     return result
 
 

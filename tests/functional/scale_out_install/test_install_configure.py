@@ -1,0 +1,293 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Functional tests of the server_install and server_configure roles on the simulated Windows host.
+
+Each test starts the Octopus simulator (octosim, in a thread), prepares fake Windows hosts
+(tests/fake_windows, state under tmp_path) and runs ``playbooks/install_configure.yml`` with
+ansible-playbook. See tests/fake_windows/README.md for the fake-host contract.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+octosim_testing = pytest.importorskip('octosim.testing')
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+FAKE_WINDOWS = os.path.join(ROOT, 'tests', 'fake_windows')
+PLAYBOOK = os.path.join(HERE, 'playbooks', 'install_configure.yml')
+sys.path.insert(0, FAKE_WINDOWS)
+
+from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh  # noqa: E402 pylint: disable=wrong-import-position
+
+VERSION = '2024.1.1234'
+OLD_VERSION = '2023.4.8319'
+CONN = 'Data Source=sql01;Initial Catalog=Octopus;User ID=octopus_sql;Password=Sql-Secret-42'
+MASTER_KEY = 'bWFzdGVyLWtleS1mb3ItdGVzdHM='
+ADMIN_KEY = octosim_testing.ADMIN_KEY
+
+
+def cluster_config(versions=(VERSION, VERSION)):
+    return {
+        'server': {'version': VERSION, 'serving_node': 'OCTO-NODE-01'},
+        'nodes': [{'Name': 'OCTO-NODE-%02d' % (i + 1), 'MaxConcurrentTasks': 5, 'Version': v} for i, v in enumerate(versions)],
+    }
+
+
+class Env(object):
+    """One test's world: simulator, fake Windows state, downloads, inventory (hosts with their vars)."""
+
+    def __init__(self, tmp_path, sim, hosts=None):
+        self.tmp = str(tmp_path)
+        self.sim = sim
+        self.hosts = hosts or {'node1': {}}
+        self.fake_dir = os.path.join(self.tmp, 'fake')
+        self.downloads = os.path.join(self.tmp, 'downloads')
+        self.results = os.path.join(self.tmp, 'results')
+        for path in (self.fake_dir, self.downloads, self.results):
+            os.makedirs(path)
+        self.msi = {}
+        for version in (VERSION, OLD_VERSION):
+            path = fh.write_fake_msi(os.path.join(self.downloads, 'Octopus.%s-x64.msi' % version), version)
+            with open(path, 'rb') as handle:
+                self.msi[version] = hashlib.sha256(handle.read()).hexdigest()
+        fh.add_cluster_database(CONN, MASTER_KEY, root=self.fake_dir)
+        common = {
+            'ansible_connection': 'local',
+            'ansible_python_interpreter': sys.executable,
+            'octopus_url': sim.url,
+            'octopus_api_key': ADMIN_KEY,
+            'server_install_cache_dir': 'C:\\ProgramData\\octopus.ha\\cache',
+            'server_install_msi_checksum': self.msi[VERSION],
+            'server_configure_connection_string': CONN,
+            'server_configure_master_key': MASTER_KEY,
+            'server_configure_ready_delay': 1,
+            'server_configure_ready_timeout': 20,
+            'test_results_dir': self.results,
+        }
+        hosts_vars = {}
+        for host, host_vars in self.hosts.items():
+            hosts_vars[host] = dict({'server_configure_local_url': sim.node_url(host)}, **host_vars)
+        self.inventory = os.path.join(self.tmp, 'inventory.json')
+        with open(self.inventory, 'w') as handle:
+            json.dump({'all': {'children': {'new_nodes': {'hosts': hosts_vars, 'vars': common}}}}, handle)
+
+    def env(self):
+        env = dict(os.environ)
+        env.update({
+            'ANSIBLE_COLLECTIONS_PATH': FAKE_WINDOWS + os.pathsep + os.path.join(ROOT, '.cache', 'collections'),
+            'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH': 'false',
+            'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_FORCE_COLOR': '0',
+            'ANSIBLE_DEPRECATION_WARNINGS': 'false',
+            'ANSIBLE_LOCALHOST_WARNING': 'false',
+            'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
+            'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+            'ANSIBLE_FORKS': '5',
+            'OCTOHA_FAKE_WINDOWS_DIR': self.fake_dir,
+            'OCTOHA_FAKE_DOWNLOADS_DIR': self.downloads,
+            'OCTOHA_SIM_URL': self.sim.url,
+            'OCTOHA_SIM_API_KEY': ADMIN_KEY,
+        })
+        env.pop('OCTOHA_FAKE_HOST', None)
+        return env
+
+    def run(self, check=False, **extra):
+        cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', self.inventory, PLAYBOOK]
+        if extra:
+            path = os.path.join(self.tmp, 'extra.json')
+            with open(path, 'w') as handle:
+                json.dump(extra, handle)
+            cmd += ['-e', '@' + path]
+        if check:
+            cmd.append('--check')
+        proc = subprocess.run(cmd, env=self.env(), cwd=self.tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=600, check=False)
+        return Result(proc.returncode, proc.stdout)
+
+    def state(self, host='node1'):
+        return fh.load_state(host=host, root=self.fake_dir)
+
+    def result(self, host='node1'):
+        with open(os.path.join(self.results, host + '.json')) as handle:
+            return json.load(handle)
+
+    def sim_node(self, name):
+        for node in self.sim.control.state()['nodes']:
+            if node['Name'] == name:
+                return node
+        return None
+
+
+class Result(object):
+    def __init__(self, rc, output):
+        self.rc = rc
+        self.output = output
+
+    def recap(self, host='node1'):
+        match = re.search(r'^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)' % re.escape(host),
+                          self.output, re.M)
+        assert match, self.output[-3000:]
+        return dict(zip(('ok', 'changed', 'unreachable', 'failed'), (int(g) for g in match.groups())))
+
+
+@pytest.fixture
+def sim():
+    with octosim_testing.SimulatorThread(cluster_config(), speed=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def world(tmp_path, sim):
+    return Env(tmp_path, sim)
+
+
+def octopus_commands(state):
+    return [c['command'] for c in state['octopus'].get('commands', [])
+            if c['command'] not in ('list-instances', 'show-configuration')]
+
+
+def assert_no_secret_on_disk(state):
+    for entry in state['files'].values():
+        content = entry.get('content') or ''
+        for secret in (MASTER_KEY, 'Sql-Secret-42', CONN):
+            assert secret not in content, entry['path']
+
+
+def test_fresh_node_joins_drained_and_rerun_changes_nothing(world):
+    first = world.run()
+    assert first.rc == 0, first.output[-4000:]
+    state = world.state()
+    product = fh.installed_octopus(state)
+    assert product['version'] == VERSION
+    assert [d['url'] for d in state['downloads']] == ['https://download.octopusdeploy.com/octopus/Octopus.%s-x64.msi' % VERSION]
+    assert fh.get_file(state, 'C:\\ProgramData\\octopus.ha\\cache\\Octopus.%s-x64.install.log' % VERSION)
+    assert octopus_commands(state) == ['create-instance', 'database', 'configure', 'node', 'service']
+    database = [c for c in state['octopus']['commands'] if c['command'] == 'database'][0]
+    assert database['options']['masterkey'] == fh.MASK and database['options']['connectionstring'] == fh.MASK
+    assert state['services']['octopusdeploy']['state'] == 'running'
+    assert sorted(state['firewall_rules']) == ['Octopus Deploy Server OctopusServer TCP 10943',
+                                               'Octopus Deploy Server OctopusServer TCP 80']
+    assert_no_secret_on_disk(state)
+    node = world.sim_node('node1')
+    assert node['MaxConcurrentTasks'] == 0 and node['IsInMaintenanceMode'] is True and node['Version'] == VERSION
+    assert MASTER_KEY not in first.output and 'Sql-Secret-42' not in first.output
+    result = world.result()
+    assert result['install']['action'] == 'install' and result['reboot'] is False
+    assert result['configure']['fresh_join'] is True
+
+    second = world.run()
+    assert second.rc == 0, second.output[-4000:]
+    assert second.recap()['changed'] == 0, second.output[-4000:]
+    assert octopus_commands(world.state()) == octopus_commands(state)
+    assert world.result()['install']['action'] == 'none'
+
+    # Promotion through the API (what node_promote does), then configure again: no re-drain.
+    status, _headers, body = world.sim.request('PUT', '/api/octopusservernodes/OctopusServerNodes-node1',
+                                               body={'Id': 'OctopusServerNodes-node1', 'Name': 'node1',
+                                                     'MaxConcurrentTasks': 5, 'IsInMaintenanceMode': False})
+    assert status == 200, body
+    third = world.run()
+    assert third.rc == 0, third.output[-4000:]
+    assert third.recap()['changed'] == 0, third.output[-4000:]
+    node = world.sim_node('node1')
+    assert node['MaxConcurrentTasks'] == 5 and node['IsInMaintenanceMode'] is False
+
+
+def test_check_mode_on_a_fresh_node_changes_nothing(world):
+    result = world.run(check=True, test_run_configure=False)
+    assert result.rc == 0, result.output[-4000:]
+    state = world.state()
+    assert state['products'] == {} and state['downloads'] == []
+    assert world.sim_node('node1') is None
+
+
+def test_version_skew_stops_the_install(tmp_path):
+    with octosim_testing.SimulatorThread(cluster_config((VERSION, OLD_VERSION)), speed=0) as simulator:
+        world = Env(tmp_path, simulator)
+        result = world.run()
+    assert result.rc != 0
+    assert 'different versions' in result.output and 'OCTO-NODE-02=%s' % OLD_VERSION in result.output
+    state = world.state()
+    assert state['products'] == {} and state['downloads'] == []
+
+
+MATRIX = {
+    'pinned': {'server_install_version': OLD_VERSION, 'test_run_configure': False},
+    'reboot': {'test_run_configure': False},
+    'badsum': {'server_install_msi_checksum': '0' * 64, 'test_run_configure': False},
+    'choco': {'server_install_method': 'chocolatey', 'test_run_configure': False},
+    'upgrade': {'test_run_configure': False},
+    'sqllogin': {'server_configure_service_username': 'octopus_sql', 'server_configure_service_password': 'x'},
+}
+
+
+@pytest.fixture(scope='module')
+def matrix(tmp_path_factory):
+    """One ansible-playbook run over several fake hosts, each set up for one install/configure rule."""
+    with octosim_testing.SimulatorThread(cluster_config(), speed=0) as simulator:
+        world = Env(tmp_path_factory.mktemp('matrix'), simulator, hosts=MATRIX)
+        fh.set_knob('msi_exit_code', 3010, host='reboot', root=world.fake_dir)
+
+        def preinstall(data):
+            fh.install_msi_document(data, json.loads(fh.fake_msi_document(OLD_VERSION)))
+        fh.update_state(preinstall, host='upgrade', root=world.fake_dir)
+        result = world.run()
+        yield world, result
+
+
+def test_pinned_version_must_match_the_cluster(matrix):
+    world, result = matrix
+    assert result.recap('pinned')['failed'] == 1
+    assert 'does not match the cluster version %s' % VERSION in result.output
+    assert world.state('pinned')['downloads'] == []
+
+
+def test_msi_exit_3010_is_reported_as_reboot_required(matrix):
+    world, result = matrix
+    assert result.recap('reboot')['failed'] == 0, result.output[-4000:]
+    assert 'a reboot is required' in result.output
+    assert 'RUNNING HANDLER [octopus.ha.server_install : Octopus Server install requires a reboot]' in result.output
+    assert world.result('reboot')['reboot'] is True
+    assert fh.installed_octopus(world.state('reboot'))['version'] == VERSION
+
+
+def test_checksum_mismatch_fails_before_installing(matrix):
+    world, result = matrix
+    assert result.recap('badsum')['failed'] == 1 and 'did not match' in result.output
+    assert world.state('badsum')['products'] == {}
+
+
+def test_chocolatey_installs_the_pinned_cluster_version(matrix):
+    world, result = matrix
+    assert result.recap('choco')['failed'] == 0, result.output[-4000:]
+    state = world.state('choco')
+    assert state['chocolatey']['packages']['octopusdeploy'] == {'name': 'octopusdeploy', 'version': VERSION, 'pinned': True}
+    assert fh.installed_octopus(state)['version'] == VERSION and state['downloads'] == []
+
+
+def test_older_installed_version_is_upgraded_to_the_cluster_version(matrix):
+    world, result = matrix
+    assert result.recap('upgrade')['failed'] == 0, result.output[-4000:]
+    assert world.result('upgrade')['install']['action'] == 'upgrade'
+    assert fh.installed_octopus(world.state('upgrade'))['version'] == VERSION
+
+
+def test_sql_login_as_service_account_is_refused(matrix):
+    world, result = matrix
+    assert result.recap('sqllogin')['failed'] == 1
+    assert 'never the SQL user' in result.output
+    assert 'Sql-Secret-42' not in result.output and MASTER_KEY not in result.output
+    assert octopus_commands(world.state('sqllogin')) == []
