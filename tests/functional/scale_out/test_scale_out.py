@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""End-to-end tests of playbooks/scale_out.yml: fake Windows host + octosim + real TLS "Tentacles".
+
+Each test runs ``ansible-playbook octopus.ha.scale_out`` (install -> configure -> verify -> promote)
+against the simulated Windows host ``octo-new-1`` and a cluster whose only other node is busy, so
+that queued tasks wait during the whole run: any capacity on the new node would show at once.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import re
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# pylint: disable=wrong-import-position
+import scale_out_scenario as scenario  # noqa: E402
+
+NODE_ID = 'OctopusServerNodes-%s' % scenario.NODE
+
+pytestmark = pytest.mark.xdist_group('scale_out')
+
+
+def _when(value):
+    return datetime.datetime.fromisoformat(value.replace('Z', '+00:00')) if value else None
+
+
+def _node_puts(sim):
+    return [e for e in sim.control.requests() if e['method'] == 'PUT'
+            and e['path'].lower().rstrip('/').endswith('/octopusservernodes/%s' % NODE_ID.lower())]
+
+
+def _recap(output):
+    match = re.search(r'%s\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)' % re.escape(scenario.NODE),
+                      output)
+    assert match, output[-3000:]
+    return dict(zip(('ok', 'changed', 'unreachable', 'failed'), (int(g) for g in match.groups())))
+
+
+def _assert_drained_cap0(env):
+    node = env.node()
+    assert node is not None
+    assert node['IsInMaintenanceMode'] is True
+    assert node['MaxConcurrentTasks'] == 0
+    assert node['PingStatus'] == 418
+    assert all(t['ServerNode'] != NODE_ID for t in env.sim.control.state()['tasks'])
+    assert all(e['body'].get('IsInMaintenanceMode') is not False for e in _node_puts(env.sim) if e['body'])
+
+
+def test_scale_out_promotes_only_after_verification(scale_out):
+    env = scale_out()
+    result = env.run()
+    assert result.rc == 0, result.output[-5000:]
+    assert 'node_verify octo-new-1: PASSED' in result.stdout
+
+    node = env.node()
+    assert node['IsInMaintenanceMode'] is False
+    assert node['MaxConcurrentTasks'] == 5
+    assert node['PingStatus'] == 200
+
+    # The promote PUT is the first write that undrains the node; nothing before it gave capacity.
+    puts = _node_puts(env.sim)
+    undrain = [e for e in puts if (e['body'] or {}).get('IsInMaintenanceMode') is False]
+    assert undrain, puts
+    promote = undrain[0]
+    for earlier in puts:
+        if earlier['seq'] < promote['seq']:
+            assert earlier['body'].get('IsInMaintenanceMode') is True or earlier['body'].get('MaxConcurrentTasks') == 0
+    promote_time = _when(promote['time'])
+
+    # The probes ran on the node before the promotion.
+    probes = [c.get('probe') for c in env.fake_host()['calls'] if c['module'] == 'ansible.windows.win_powershell']
+    assert set(probes) == {'shared-folder', 'tentacle-tls', 'http-endpoint'}
+    assert all(count >= 1 for count in env.fleet.tentacle_requests().values())
+
+    # Queued tasks waited during the whole run (the only other node is busy) ...
+    tasks = env.sim.control.state()['tasks']
+    waiting = [t for t in tasks if t['State'] == 'Queued' or (_when(t['StartTime']) or promote_time) >= promote_time]
+    assert len([t for t in waiting if t['ServerNode'] != 'OctopusServerNodes-' + scenario.EXISTING_NODE]) >= 4
+    assert all(t['ServerNode'] != NODE_ID for t in tasks if t['StartTime'] and _when(t['StartTime']) < promote_time)
+
+    # ... and the new node takes them on its next queue poll after the promotion.
+    env.sim.control.advance(45)
+    picked = [t for t in env.sim.control.state()['tasks'] if t['ServerNode'] == NODE_ID]
+    assert picked
+    assert all(_when(t['StartTime']) >= promote_time for t in picked)
+
+    # A second run (the node now works) changes nothing.
+    second = env.run()
+    assert second.rc == 0, second.output[-5000:]
+    assert _recap(second.stdout)['changed'] == 0, second.stdout[-6000:]
+
+
+def test_failed_checks_keep_node_drained_with_cap_0(scale_out):
+    """A mismatched thumbprint, an unreachable Tentacle and an unreachable SQL port, all named."""
+    env = scale_out(space_options=dict(mismatched=True, unreachable=True))
+    env.fleet.sql.stop()
+    result = env.run()
+    assert result.rc != 0
+    assert 'node_verify octo-new-1: FAILED' in result.stdout
+    assert 'Scale-out of octo-new-1 stopped' in result.output
+    assert 'listening_tentacles' in result.output
+    assert 'presented a certificate whose thumbprint differs' in result.output
+    assert 'web-mismatch' in result.output and env.fleet.other_thumbprint in result.output
+    assert '1 unreachable' in result.output and 'web-gone' in result.output
+    assert 'database_tcp' in result.output
+    assert 'SQL Server 127.0.0.1:%d is not reachable' % env.fleet.sql.port in result.output
+    assert 'The node stays drained with task cap 0' in result.output
+    _assert_drained_cap0(env)
+
+
+def test_remove_on_failure_with_vvv_shows_no_secret(scale_out):
+    """remove-on-failure stops the service and deletes the record; -vvv output holds no secret."""
+    env = scale_out(space_options=dict(mismatched=True))
+    result = env.run('-vvv', octopus_scale_out_remove_on_failure=True,
+                     server_configure_service_username='CORP\\svc-octopus',
+                     server_configure_service_password=scenario.SERVICE_PASSWORD)
+    assert result.rc != 0
+    assert 'listening_tentacles' in result.output
+    assert 'The service was stopped and the node record removed' in result.output
+    assert env.node() is None
+    deletes = [e for e in env.sim.control.requests() if e['method'] == 'DELETE' and NODE_ID.lower() in e['path'].lower()]
+    assert deletes and deletes[-1]['status'] in (200, 204)
+    state = env.fake_host()
+    octopus_services = [s for s in state['services'].values() if s.get('octopus_instance')]
+    assert octopus_services and all(s['state'] == 'stopped' for s in octopus_services)
+    assert [c for c in state['calls'] if c['module'] == 'ansible.windows.win_service'
+            and c['params'].get('state') == 'stopped']
+
+    for secret in scenario.SECRETS:
+        assert secret not in result.output, 'a secret leaked in the -vvv output'
+        assert secret not in json.dumps(state['calls']), 'a secret leaked in the module arguments'
+    assert not re.search(r'(?i)(password|pwd)=[^*;\s]', result.output)
+
+
+def test_version_skew_stops_the_install(scale_out):
+    env = scale_out()
+    env.sim.control.add_node(scenario.EXISTING_NODE + '-OLD', Version='2024.4.7000', MaxConcurrentTasks=0)
+    result = env.run()
+    assert result.rc != 0
+    assert re.search(r'(?i)version', result.output)
+    assert env.node() is None
+    modules = set(c['module'] for c in env.fake_host()['calls'])
+    assert 'ansible.windows.win_package' not in modules
+    assert 'ansible.windows.win_powershell' not in modules
+    assert 'octopus.ha.node_verify' not in result.stdout
