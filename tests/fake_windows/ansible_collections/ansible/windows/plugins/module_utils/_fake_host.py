@@ -510,7 +510,7 @@ def msi_install(data, msi_path, log_path=None):
 
 def _vtuple(version):
     out = []
-    for part in str(version).split('-')[0].split('.'):
+    for part in str(version).split('-', maxsplit=1)[0].split('.'):
         out.append(int(part) if part.isdigit() else 0)
     while len(out) > 3 and out[-1] == 0:
         out.pop()
