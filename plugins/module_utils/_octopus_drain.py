@@ -126,6 +126,7 @@ class NodeStep:
         self.out = None
         self.guard_done = False
         self.summary = None
+        self.known_tasks = []
 
     # ---- entry point ------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ class NodeStep:
         self.guard_done = False
         self.summary = None
         sent = self.client.mutating_requests_sent
+        self.known_tasks = list(known_tasks or [])
         try:
             self._run(kind, list(known_tasks or []))
         except StepFailed as exc:
@@ -180,11 +182,15 @@ class NodeStep:
             raise StepFailed('Cannot make Octopus server node %s %s: no such node exists. Check name or id (names are matched '
                              'case-insensitively after trimming).' % (label, self.params['state']))
         self.out.update(node={}, msg='Octopus server node %s is already removed.' % label)
-        if known_tasks:
-            lost = read_tasks(self.client, known_tasks)
-            self.out['lost_tasks'] = sorted(lost)
-            self.out['warnings'].append('Octopus server node %s was deleted while tasks %s were still running; the server marks '
-                                        'the tasks of a deleted node failed.' % (label, ', '.join(sorted(lost)) or ', '.join(known_tasks)))
+        self._report_lost(label, known_tasks)
+
+    def _report_lost(self, label, known_tasks):
+        """The node was deleted by someone else while these tasks were running on it: they are lost."""
+        if not known_tasks:
+            return
+        self.out['lost_tasks'].extend(i for i in known_tasks if i not in self.out['lost_tasks'])
+        self.out['warnings'].append('Octopus server node %s was deleted by someone else while tasks %s were still running on it; '
+                                    'the server marks the tasks of a deleted node failed.' % (label, ', '.join(known_tasks)))
 
     def _present(self, node):
         changes = {}
@@ -370,6 +376,7 @@ class NodeStep:
         self.out['msg'] = 'Octopus server node %s %s.' % (node_label(node, self.params), what)
         if not gone:
             self.out['removed_by_other'] = True
+            self._report_lost(node_label(node, self.params), self.known_tasks)
 
     def _unseen_count(self, entry, running):
         """Tasks the summary counts but the task list did not return (a missing count is not zero: the list decides)."""
@@ -403,6 +410,9 @@ def put_node(client, node_id, changes, timer):
                 return None, False
             if exc.status not in UNKNOWN_OUTCOME or attempt == attempts - 1:
                 raise
+            if exc.status == 429:
+                client.warn('Octopus API rate limited by %s (HTTP 429) while trying to %s; reading the node again and retrying.'
+                            % (client.base_url, action))
             timer.sleep(min(2 ** attempt, 30))
     return None, False
 
@@ -440,7 +450,7 @@ def merge(total, step):
     step['changed'] = total['changed'] or step['changed']
     step['deleted'] = total['deleted'] or step['deleted']
     step['before'] = before if before is not None else step['before']
-    if found and not step['found']:
+    if found and not step['found'] and not step['failed']:
         step['removed_by_other'] = True
         step['msg'] = '%s It was removed by someone else while this task was waiting.' % step['msg']
     step['found'] = found or step['found']

@@ -117,7 +117,7 @@ class FakeOctopus:
     def fault(self, method, path, kind='status', status=503, count=1, phase='before', headers=None):
         """Answer the next ``count`` matching requests with an error (phase=after: apply the request first)."""
         self.faults.append(dict(method=method, path=re.compile(path), kind=kind, status=status, count=count, phase=phase,
-                                headers=headers or {}))
+                                headers=headers or {}, message='Injected fault'))
 
     # ---- inspection -------------------------------------------------------------------
 
@@ -165,7 +165,13 @@ class FakeOctopus:
     def _raise_fault(self, url, fault):
         if fault['kind'] == 'timeout':
             raise URLError(socket.timeout('timed out'))
-        return self._error(url, fault['status'], 'Injected fault', fault['headers'])
+        if fault['kind'] == 'refused':
+            raise URLError(ConnectionRefusedError(111, 'Connection refused'))
+        if fault['kind'] == 'html':
+            response = FakeResponse(b'<html><body>Sign in to the proxy</body></html>')
+            response.headers['Content-Type'] = 'text/html'
+            return response
+        return self._error(url, fault['status'], fault['message'], fault['headers'])
 
     @staticmethod
     def _error(url, status, message, extra_headers=None):

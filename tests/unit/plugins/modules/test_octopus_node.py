@@ -263,3 +263,213 @@ def test_action_plugin_runs_module_steps_and_shows_progress(octo, clock, capsys,
     assert len(lines) == 3
     assert result['diff']['after'] == {}
     assert octo.mutations() == [('PUT', 'octopusservernodes/OctopusServerNodes-A'), ('DELETE', 'octopusservernodes/OctopusServerNodes-A')]
+
+
+# ---- reliability-and-security (b) rows ---------------------------------------------------
+
+def test_row01_unreachable_api_fails_clearly_and_changes_nothing(octo, run):
+    octo.fault('GET', '.', kind='refused', count=100)
+    result = run(name='A', state='absent', max_retries=2)
+    assert result['failed'] is True and 'octopus.example.com' in result['msg']
+    assert octo.mutations() == []
+    assert octo.count('GET') == 3
+
+
+def test_row02_transient_5xx_on_get_and_put_are_retried(octo, run):
+    octo.fault('GET', 'summary$', status=503, count=2)
+    octo.fault('PUT', '.', status=502, count=1)
+    result = run(name='A', state='drained')
+    assert result['rc'] == 0 and result['changed'] is True, result['msg']
+    assert octo.count('PUT') == 2
+    assert octo.nodes[NODE_A]['IsInMaintenanceMode'] is True
+
+
+def test_row02_persistent_500_fails_with_status_and_changes_nothing(octo, run):
+    octo.fault('PUT', '.', status=500, count=100)
+    result = run(name='A', state='absent')
+    assert result['failed'] is True and '500' in result['msg']
+    assert octo.nodes[NODE_A]['IsInMaintenanceMode'] is False and octo.count('DELETE') == 0
+
+
+def test_row03_rate_limit_honours_retry_after_and_warns(octo, run, clock):
+    octo.fault('GET', 'summary$', status=429, headers={'Retry-After': '7'})
+    result = run(name='A', state='drained')
+    assert result['rc'] == 0
+    assert clock.sleeps[0] >= 7
+    assert any('rate limited' in str(w) for w in result['warnings'])
+
+
+@pytest.mark.parametrize('status,word', [(401, 'api_key'), (403, 'AdministerSystem')])
+def test_row04_auth_errors_fail_at_once_without_retry(octo, run, status, word):
+    message = 'You do not have permission to perform this action. Missing permission: AdministerSystem'
+    octo.fault('PUT', '.', status=status, count=100)
+    octo.faults[-1]['message'] = message
+    result = run(name='A', state='drained')
+    assert result['failed'] is True
+    assert octo.count('PUT') == 1
+    assert word in result['msg'] or str(status) in result['msg']
+
+
+def test_row05_put_timeout_after_it_landed_is_resolved_by_reading_not_resending(octo, run):
+    octo.fault('PUT', '.', kind='timeout', phase='after')
+    result = run(name='A', state='drained')
+    assert result['rc'] == 0 and result['changed'] is True
+    assert octo.count('PUT') == 1
+    assert octo.nodes[NODE_A]['IsInMaintenanceMode'] is True
+
+
+def test_row05_put_timeout_before_it_landed_sends_a_fresh_body(octo, run):
+    def someone_changes_the_cap(method, path):
+        if method == 'PUT' and octo.count('PUT') == 1:
+            octo.nodes[NODE_A]['MaxConcurrentTasks'] = 9
+    octo.on_request = someone_changes_the_cap
+    octo.fault('PUT', '.', kind='timeout', phase='before')
+    result = run(name='A', state='drained')
+    assert result['rc'] == 0
+    bodies = puts(octo)
+    assert len(bodies) == 2 and bodies[1]['MaxConcurrentTasks'] == 9
+    assert octo.nodes[NODE_A]['MaxConcurrentTasks'] == 9
+
+
+def test_row06_cancel_timeout_is_not_blindly_reposted(octo, run):
+    octo.add_task('T1', 'A')
+    octo.cancel_delay = 3
+    octo.fault('POST', 'cancel$', kind='timeout', phase='after')
+    result = run(name='A', state='drained', drain_timeout=10, cancel_on_timeout=True)
+    assert result['rc'] == 0, result['msg']
+    assert octo.count('POST') == 1 and result['cancelled_tasks'] == ['T1']
+
+
+def test_row10_node_deleted_by_someone_else_mid_drain_converges(octo, run):
+    octo.add_task('T1', 'A')
+
+    def other_caller_deletes(method, path):
+        if path == 'octopusservernodes' and octo.count('GET', 'octopusservernodes$') == 3:
+            octo.nodes.pop(NODE_A)
+            octo.tasks['T1']['State'] = 'Failed'
+    octo.on_request = other_caller_deletes
+    result = run(name='A', state='absent')
+    assert result['rc'] == 0 and result['removed_by_other'] is True
+    assert result['lost_tasks'] == ['T1'] and 'someone else' in result['msg']
+    assert octo.count('DELETE') == 0
+
+
+def test_row14_second_delete_404_is_ok(octo, run):
+    def other_caller_deletes_first(method, path):
+        if method == 'DELETE':
+            octo.nodes.pop(NODE_A, None)
+    octo.on_request = other_caller_deletes_first
+    result = run(name='A', state='absent')
+    assert result['rc'] == 0 and result['deleted'] is True and result['removed_by_other'] is True
+
+
+def test_row14_duplicate_cancel_is_ok(octo, run):
+    octo.add_task('T1', 'A', state='Cancelling')
+    octo.tasks['T1']['cancel_at'] = octo.clock.now + 12
+    result = run(name='A', state='absent', drain_timeout=5, cancel_on_timeout=True)
+    assert result['rc'] == 0 and result['deleted'] is True
+    assert octo.count('POST') == 0 and result['cancelled_tasks'] == []
+
+
+def test_row13_stuck_cancelling_on_live_node_fails_naming_tasks(octo, run):
+    octo.add_task('T1', 'A')
+    octo.cancel_delay = 10 ** 6
+    result = run(name='A', state='absent', drain_timeout=10, cancel_on_timeout=True, cancel_timeout=20)
+    assert result['failed'] is True and result['stuck_tasks'] == ['T1'] and 'T1' in result['msg']
+    assert octo.count('DELETE') == 0
+
+
+def test_row18_guard_counts_capacity_and_online_nodes(octo, run):
+    result = run(name='A', state='drained', min_task_capacity=11)
+    assert result['failed'] is True and 'min_task_capacity' in result['msg']
+    octo.nodes['OctopusServerNodes-B']['IsOffline'] = True
+    octo.nodes['OctopusServerNodes-C']['IsOffline'] = True
+    result = run(name='A', state='absent', min_task_nodes=0)
+    assert result['failed'] is True and 'no online node' in result['msg']
+    assert octo.mutations() == []
+
+
+def test_row18_removing_an_already_drained_node_is_not_capacity_loss(octo, run):
+    octo.nodes[NODE_A]['IsInMaintenanceMode'] = True
+    octo.nodes['OctopusServerNodes-C']['IsInMaintenanceMode'] = True
+    result = run(name='A', state='absent', min_task_nodes=1)
+    assert result['rc'] == 0 and result['deleted'] is True
+
+
+def test_row24_put_body_is_the_whole_resource_with_only_the_drain_flag_changed(octo, run):
+    octo.nodes[NODE_A]['MaxConcurrentTasks'] = 7
+    run(name='A', state='drained')
+    (body,) = puts(octo)
+    get = [b for m, p, q, b in octo.log if m == 'GET' and p == 'octopusservernodes/OctopusServerNodes-A']
+    assert get  # the PUT is built from GET /octopusservernodes/{id}, not from the summary
+    expected = dict(octo._node_resource(dict(octo.nodes[NODE_A], IsInMaintenanceMode=False, LastModifiedOn=None)))
+    assert dict(body, IsInMaintenanceMode=False) == expected
+    assert body['IsInMaintenanceMode'] is True and body['MaxConcurrentTasks'] == 7 and body['Name'] == 'A'
+
+
+def test_row25_html_instead_of_json_fails_clearly(octo, run):
+    octo.fault('GET', 'summary$', kind='html', count=100)
+    result = run(name='A', state='drained')
+    assert result['failed'] is True and 'unexpected response' in result['msg']
+    assert octo.mutations() == []
+
+
+@pytest.mark.parametrize('args,word', [
+    (dict(name='A', id='X'), 'mutually exclusive'),
+    (dict(state='absent'), 'one of the following'),
+    (dict(name='A', max_concurrent_tasks=-1), 'max_concurrent_tasks'),
+    (dict(name='A', state='absent', drained=True), 'drained'),
+    (dict(name='A', state='drained', poll_interval=10, max_poll_interval=5), 'max_poll_interval'),
+    (dict(name='A\nB', state='drained'), 'control characters'),
+    (dict(name='A', url='octopus.example.com'), 'url'),
+    (dict(name='A', state='gone'), 'state'),
+])
+def test_row26_bad_inputs_fail_before_any_request(octo, run, args, word):
+    result = run(**args)
+    assert result['failed'] is True and word in result['msg']
+    assert octo.log == []
+
+
+def test_row27_check_mode_drained_is_get_only(octo, run):
+    octo.add_task('T1', 'A')
+    result = run(check_mode=True, diff=True, name='A', state='drained')
+    assert result['changed'] is True and result['running_tasks'] == ['T1']
+    assert result['diff']['before']['IsInMaintenanceMode'] is False and result['diff']['after']['IsInMaintenanceMode'] is True
+    assert {m for m, p, q, b in octo.log} == {'GET'}
+
+
+def test_row28_rerun_after_crash_between_drain_and_delete_converges(octo, run):
+    octo.nodes[NODE_A]['IsInMaintenanceMode'] = True
+    octo.add_task('T1', 'A', state='Cancelling')
+    octo.tasks['T1']['cancel_at'] = octo.clock.now + 8
+    result = run(name='A', state='absent')
+    assert result['rc'] == 0 and result['deleted'] is True
+    assert octo.mutations() == [('DELETE', 'octopusservernodes/OctopusServerNodes-A')]
+    again = run(name='A', state='absent')
+    assert again['changed'] is False and again['rc'] == 0
+
+
+def test_drain_backoff_schedule(octo, run, clock):
+    octo.add_task('T1', 'A', duration=200)
+    result = run(name='A', state='drained', poll_interval=5, max_poll_interval=20)
+    assert result['rc'] == 0
+    assert clock.sleeps[:24] == [5] * 24
+    assert clock.sleeps[24:28] == [7.5, 11.25, 16.875, 20]
+    assert all(s >= 1 for s in clock.sleeps)
+
+
+def test_present_diff_shows_before_and_after(octo, run):
+    result = run(diff=True, name='A', max_concurrent_tasks=2)
+    assert result['diff']['before']['MaxConcurrentTasks'] == 5 and result['diff']['after']['MaxConcurrentTasks'] == 2
+
+
+def test_no_diff_key_without_diff_mode(octo, run):
+    assert 'diff' not in run(name='A', max_concurrent_tasks=2)
+
+
+def test_api_key_never_in_results_or_messages(octo, run):
+    octo.fault('GET', 'summary$', status=500, count=100)
+    octo.faults[-1]['message'] = 'echo %s' % KEY
+    result = run(name='A', state='drained')
+    assert result['failed'] is True
+    assert KEY not in json.dumps(result)
