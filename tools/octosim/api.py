@@ -85,12 +85,17 @@ def forbidden(permission):
                          'Missing permission: %s' % permission, help_text=HELP_TEXT_403)
 
 
-def paged(req, item_type, items, base_path, template):
-    """The Octopus ResourceCollection shape with skip/take paging and Page.* links."""
+def paged(req, item_type, items, base_path, template, render=None):
+    """The Octopus ResourceCollection shape with skip/take paging and Page.* links.
+
+    render (optional) turns the items of the page into resources (only the page is rendered).
+    """
     skip = req.int_param('skip', 0)
     take = req.int_param('take', 30)
     total = len(items)
     page_items = items[skip:skip + take] if take > 0 else []
+    if render is not None:
+        page_items = [render(item) for item in page_items]
     pages = max(1, int(math.ceil(total / float(take)))) if take > 0 else 1
     keep = []
     for name, values in sorted(req.query.items()):
@@ -548,9 +553,10 @@ class OctopusApi:
         if req.bool_param('active'):
             tasks = [t for t in tasks if t.state in ACTIVE_STATES]
         tasks.sort(key=lambda t: (t.queue_time, t.number), reverse=True)
-        body = paged(req, 'Task', [cluster.render_task(t) for t in tasks], base,
+        body = paged(req, 'Task', tasks, base,
                      base + '{?skip,active,environment,tenant,runbook,project,name,node,running,states,'
-                            'hasPendingInterruptions,hasWarningsOrErrors,take,ids,partialName,spaces,includeSystem}')
+                            'hasPendingInterruptions,hasWarningsOrErrors,take,ids,partialName,spaces,includeSystem}',
+                     render=cluster.render_task)
         counts = dict((s, 0) for s in TASK_STATES)
         for task in counted:
             counts[task.state] += 1

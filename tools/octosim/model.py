@@ -388,6 +388,9 @@ class Cluster:
             task.completed_time = now - float(spec.get('CompletedAgo', 0) or 0)
             task.start_time = task.completed_time - task.run_seconds
             task.queue_time = task.start_time
+            if spec.get('QueuedAgo') is not None:
+                task.queue_time = min(now - float(spec['QueuedAgo']), task.completed_time)
+                task.start_time = max(task.queue_time, task.start_time)
             task.last_updated = task.completed_time
             task.error_message = spec.get('ErrorMessage') or (task.outcome_error if state != 'Success' else '')
         if spec.get('ErrorMessage') and state not in TERMINAL_STATES:
