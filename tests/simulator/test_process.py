@@ -173,3 +173,28 @@ def test_wall_clock_speed_moves_cluster_time():
         frozen = sim.control.clock()['epoch']
         time.sleep(0.05)
         assert sim.control.clock()['epoch'] == frozen
+
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/status' % pid, encoding='utf-8') as handle:
+            return 'zombie' not in handle.read().lower()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc'), reason='needs /proc to watch the orphaned process')
+def test_exit_with_parent_leaves_no_orphan(tmp_path):
+    port_file = tmp_path / 'url'
+    launcher = ('import subprocess, sys\n'
+                'import os\n'
+                'p = subprocess.Popen([sys.executable, "-m", "octosim", "--speed", "0", "--exit-with-parent", '
+                '"--parent-pid", str(os.getpid()), "--port-file", %r], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n'
+                'print(p.pid, flush=True)\n' % str(port_file))
+    env = dict(os.environ, PYTHONPATH=TOOLS_DIR)
+    result = subprocess.run([sys.executable, '-c', launcher], capture_output=True, env=env, timeout=30, check=True)
+    pid = int(result.stdout.decode().strip())
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), 'octosim %d outlived its parent' % pid

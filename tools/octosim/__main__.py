@@ -24,6 +24,7 @@ def parse_args(argv):
     parser.add_argument('--tls-key', help='PEM private key for HTTPS')
     parser.add_argument('--speed', type=float, help='cluster seconds per real second (0 = only manual advances)')
     parser.add_argument('--exit-with-parent', action='store_true', help='exit when the parent process goes away')
+    parser.add_argument('--parent-pid', type=int, help='with --exit-with-parent: the parent to watch (default: the parent at start-up)')
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error('--tls-cert and --tls-key go together')
@@ -49,7 +50,7 @@ def main(argv=None):
     sim.on_parent_exit = shutdown
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    sim.start_ticker(exit_with_parent=args.exit_with_parent)
+    sim.start_ticker(exit_with_parent=args.exit_with_parent, parent_pid=args.parent_pid)
     url = server.url
     print('octosim listening on %s' % url, flush=True)
     if args.port_file:

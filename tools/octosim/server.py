@@ -102,14 +102,15 @@ class Simulator:
             self._log = []
 
     # background ticker
-    def start_ticker(self, exit_with_parent=False):
+    def start_ticker(self, exit_with_parent=False, parent_pid=None):
         interval = float(self.cfg['timing'].get('ticker_interval', 0.1))
-        parent = os.getppid()
+        parent = parent_pid or os.getppid()
 
         def run():
             while not self.stopping.wait(interval):
-                with self.cluster.lock:
-                    self.cluster.sync()
+                if self.cluster.clock.speed > 0:
+                    with self.cluster.lock:
+                        self.cluster.sync()
                 if exit_with_parent and os.getppid() != parent and self.on_parent_exit is not None:
                     self.on_parent_exit()
                     return

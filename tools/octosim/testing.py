@@ -370,7 +370,7 @@ class SimulatorProcess(_SimulatorBase):
             config_path = os.fspath(self.config)
         port_file = os.path.join(self.workdir, 'url')
         args = [sys.executable, '-m', 'octosim', '--config', config_path, '--host', self.host, '--port', '0',
-                '--port-file', port_file, '--exit-with-parent']
+                '--port-file', port_file, '--exit-with-parent', '--parent-pid', str(os.getpid())]
         if self.speed is not None:
             args += ['--speed', str(self.speed)]
         if self.tls:
