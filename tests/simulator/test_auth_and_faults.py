@@ -6,6 +6,7 @@ __metaclass__ = type
 
 import http.client
 import socket
+import threading
 import urllib.error
 
 import pytest
@@ -250,3 +251,20 @@ def test_malformed_bodies_on_success_status(make_sim):
     assert sim.request('GET', 'octopusservernodes/summary')[2] is None
     sim.control.add_fault(kind='status', status=200, body='{broken', content_type='application/json', count=1)
     assert sim.request('GET', 'octopusservernodes/summary')[2] == '{broken'
+
+
+def test_concurrent_clients(make_sim):
+    sim = make_sim(KEYS)
+    results = []
+
+    def client():
+        for dummy in range(5):
+            results.append(sim.request('GET', 'octopusservernodes/summary')[0])
+
+    threads = [threading.Thread(target=client) for dummy in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [200] * 40
+    assert [e['seq'] for e in sim.control.requests()] == list(range(1, 41))

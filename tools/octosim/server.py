@@ -335,6 +335,7 @@ class SimServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    request_queue_size = 128
 
     def __init__(self, address, sim, ssl_context=None):
         self.sim = sim
