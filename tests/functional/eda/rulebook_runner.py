@@ -54,4 +54,7 @@ def run_rulebook(tmp_path, moto, rulebook='octopus.ha.asg_lifecycle', rulebook_v
     full_env.update(env or {})
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-rulebook'), '-i', inventory, '-r', rulebook,
            '--vars', str(vars_file), '--shutdown-delay', str(shutdown_delay), '-v']
-    return subprocess.run(cmd, cwd=str(tmp_path), env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+    with open(str(tmp_path / 'rulebook-output.txt'), 'w') as handle:
+        handle.write(proc.stdout + proc.stderr)
+    return proc
