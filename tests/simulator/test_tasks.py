@@ -6,6 +6,8 @@ __metaclass__ = type
 
 import pytest
 
+from octosim.testing import SimulatorError
+
 TWO = {'nodes': [{'Name': 'A', 'PollOffset': 5}, {'Name': 'B', 'PollOffset': 15}]}
 
 
@@ -313,7 +315,6 @@ def test_space_scoped_task_paths(make_sim):
 
 def test_control_task_validation(make_sim):
     sim = make_sim(TWO)
-    from octosim.testing import SimulatorError
     for spec in ({'State': 'Executing'}, {'ServerNode': 'NOPE'}, {'State': 'Bogus'}, {'SpaceId': 'Spaces-9'}):
         with pytest.raises(SimulatorError) as info:
             sim.control.add_task(**spec)
