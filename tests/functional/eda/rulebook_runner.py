@@ -17,11 +17,13 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')
 RULEBOOK = os.path.join(REPO, 'extensions', 'eda', 'rulebooks', 'asg_lifecycle.yml')
 
 
-def write_inventory(path, host_vars=None):
+def write_inventory(path, host_vars=None, groups=None):
+    """localhost (local connection, this venv's python) with host_vars, plus empty groups {name: group vars}."""
     localhost = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
     localhost.update(host_vars or {})
+    inventory = {'all': {'hosts': {'localhost': localhost}, 'children': dict((name, {'vars': gvars}) for name, gvars in (groups or {}).items())}}
     with open(path, 'w') as handle:
-        json.dump({'all': {'hosts': {'localhost': localhost}}}, handle)
+        json.dump(inventory, handle)
     return path
 
 
@@ -37,9 +39,9 @@ def stub_rulebook(tmp_path, scale_in, scale_out=None):
 
 
 def run_rulebook(tmp_path, moto, rulebook='octopus.ha.asg_lifecycle', rulebook_vars=None, host_vars=None, env=None,
-                 shutdown_delay=120, timeout=600):
+                 shutdown_delay=120, timeout=600, groups=None):
     """ansible-rulebook -i inv -r rulebook --vars vars. The source stops on max_events / idle_timeout from rulebook_vars."""
-    inventory = write_inventory(str(tmp_path / 'rulebook-inventory.json'), host_vars)
+    inventory = write_inventory(str(tmp_path / 'rulebook-inventory.json'), host_vars, groups)
     vars_file = tmp_path / 'rulebook-vars.json'
     merged_vars = {'octopus_aws_region': 'us-east-1', 'octopus_aws_endpoint_url': moto.url, 'octopus_lifecycle_wait_seconds': 1,
                    'octopus_lifecycle_idle_timeout': 4}
