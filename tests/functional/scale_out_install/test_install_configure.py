@@ -23,6 +23,9 @@ import pytest
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
+# One worker runs this module (pytest -n 2 --dist loadgroup): the module-scoped matrix runs once.
+pytestmark = pytest.mark.xdist_group(name='scale_out_install')
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 FAKE_WINDOWS = os.path.join(ROOT, 'tests', 'fake_windows')
@@ -204,6 +207,15 @@ def test_fresh_node_joins_drained_and_rerun_changes_nothing(world):
     assert third.recap()['changed'] == 0, third.output[-4000:]
     node = world.sim_node('node1')
     assert node['MaxConcurrentTasks'] == 5 and node['IsInMaintenanceMode'] is False
+
+    # A pinned task cap is applied with "node --taskCap=2" on the running node (no drain, no restart).
+    fourth = world.run(server_configure_task_cap=2)
+    assert fourth.rc == 0, fourth.output[-4000:]
+    assert fourth.recap()['changed'] == 1, fourth.output[-4000:]
+    node = world.sim_node('node1')
+    assert node['MaxConcurrentTasks'] == 2 and node['IsInMaintenanceMode'] is False
+    assert octopus_commands(world.state())[-1:] == ['node']
+    assert world.state()['services']['octopusdeploy']['state'] == 'running'
 
 
 def test_check_mode_on_a_fresh_node_changes_nothing(world):
