@@ -98,6 +98,16 @@ def _url_for_message(parts):
     return '%s://%s%s' % (parts.scheme, host, parts.path) if parts.scheme else parts.path
 
 
+def _check_limits(timeout, request_deadline, max_retries):
+    if timeout is None or timeout < 1:
+        raise ValueError('The Octopus timeout must be at least 1 second, got %r. Set timeout to a positive number of seconds.' % timeout)
+    if request_deadline is None or request_deadline < 1:
+        raise ValueError('The Octopus request_deadline must be at least 1 second, got %r. Set request_deadline to a positive number '
+                         'of seconds.' % request_deadline)
+    if max_retries is None or max_retries < 0:
+        raise ValueError('The Octopus max_retries must be 0 or more, got %r. Set max_retries to 0 to turn retries off.' % max_retries)
+
+
 class OctopusApiError(Exception):
     """An Octopus API call failed. str(err) is a full sentence and never holds the API key."""
 
@@ -229,12 +239,13 @@ class OctopusClient:
                  sleep=None, clock=None, rng=None, wallclock=None):
         """Hooks left as None resolve to open_url, time.sleep, time.monotonic, random.random and time.time."""
         self.base_url = normalize_url(url)
+        _check_limits(timeout, request_deadline, max_retries)
         self.api_key = api_key
         self.validate_certs = validate_certs
         self.ca_path = ca_path
         self.timeout = timeout
         self.request_deadline = request_deadline
-        self.max_retries = max(0, max_retries)
+        self.max_retries = max_retries
         self.warn = warn or (lambda msg: None)
         self.open_url = open_url or ansible_open_url
         self.sleep = sleep or time.sleep
@@ -503,7 +514,7 @@ def _detail(body, excerpt):
         parts.extend(str(e).strip() for e in body.get('Errors') or [] if str(e).strip())
         text = '; '.join(p for p in parts if p)
         return ': %s' % text if text else ''
-    return ": '%s'" % excerpt if excerpt else ''
+    return ": unexpected non-JSON response '%s'" % excerpt if excerpt else ''
 
 
 def _mask_json(body, secrets):

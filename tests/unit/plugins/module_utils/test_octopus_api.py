@@ -381,6 +381,19 @@ def test_html_error_body_is_excerpted(octopus_client, fake_http, octopus_reply):
         octopus_client(max_retries=0).get(NODES)
     assert exc.value.excerpt.startswith('502 Bad Gateway 502 Bad Gateway xxx')
     assert len(exc.value.excerpt) == api.EXCERPT_CHARS
+    assert "HTTP 502: unexpected non-JSON response '502 Bad Gateway" in str(exc.value)
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    (dict(timeout=0), 'timeout'),
+    (dict(request_deadline=0), 'request_deadline'),
+    (dict(request_deadline=-5), 'request_deadline'),
+    (dict(max_retries=-1), 'max_retries'),
+])
+def test_limits_are_validated(octopus_client, fake_http, kwargs, words):
+    with pytest.raises(ValueError) as exc:
+        octopus_client(**kwargs)
+    assert words in str(exc.value) and fake_http.calls == []
 
 
 def test_sanitize_excerpt_strips_control_characters():

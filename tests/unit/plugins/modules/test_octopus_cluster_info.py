@@ -156,6 +156,13 @@ def test_bad_url_fails_before_any_request(patch_octopus, run_module, url):
     assert code == 1 and result['msg'].startswith('The Octopus url') and patch_octopus.calls == []
 
 
+@pytest.mark.parametrize('args, words', [(dict(request_deadline=0), 'request_deadline'), (dict(timeout=-1), 'timeout'),
+                                         (dict(max_retries=-2), 'max_retries')])
+def test_bad_limits_fail_before_any_request(patch_octopus, run_module, args, words):
+    result, code = run_module(octopus_cluster_info.main, args)
+    assert code == 1 and words in result['msg'] and patch_octopus.calls == []
+
+
 def test_connection_from_environment(cluster, run_module, monkeypatch, api_key):
     monkeypatch.setenv('OCTOPUS_URL', 'https://octopus.example.com/api/')
     monkeypatch.setenv('OCTOPUS_API_KEY', api_key)
