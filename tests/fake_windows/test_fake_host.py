@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tests of the simulated Windows host itself: the state library and the fake Octopus.Server.exe.
+
+They run in-process (no ansible-playbook, no simulator) so that the fake's rules are pinned down
+cheaply: the functional suites rely on it failing like the real programs do.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# pylint: disable=wrong-import-position
+from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh  # noqa: E402
+from ansible_collections.ansible.windows.plugins.module_utils import _fake_octopus_server as octo  # noqa: E402
+
+EXE = fh.OCTOPUS_EXE
+CONN = 'Data Source=sql01;Initial Catalog=Octopus;Integrated Security=True'
+KEY = 'a2V5LWZvci10ZXN0cw=='
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    monkeypatch.setenv(fh.ENV_DIR, str(tmp_path))
+    monkeypatch.setenv(fh.ENV_HOST, 'node1')
+    monkeypatch.delenv(fh.ENV_SIM_URL, raising=False)
+    fh.add_cluster_database(CONN, KEY)
+    return str(tmp_path)
+
+
+@pytest.fixture
+def host(root):
+    """A fake host with Octopus Server 2024.1.1234 installed."""
+    data = fh.new_state('node1')
+    fh.install_msi_document(data, json.loads(fh.fake_msi_document('2024.1.1234')))
+    return data
+
+
+def run(data, *args):
+    return octo.run(data, [EXE] + list(args))
+
+
+def test_state_roundtrip_and_lock(root):
+    fh.set_knob('msi_exit_code', 3010)
+    with fh.transaction() as data:
+        fh.put_file(data, 'C:/Temp/a.txt', 'hello')
+    state = fh.load_state()
+    assert state['knobs'] == {'msi_exit_code': 3010}
+    assert fh.get_file(state, 'c:\\TEMP\\A.TXT')['size'] == 5
+    assert fh.get_file(state, 'C:\\Temp')['isdir'] is True
+    assert os.path.exists(os.path.join(root, 'hosts', 'node1.json.lock'))
+
+
+def test_host_name_is_required(monkeypatch, root):
+    monkeypatch.delenv(fh.ENV_HOST)
+    with pytest.raises(fh.FakeHostError) as err:
+        fh.load_state()
+    assert 'OCTOHA_FAKE_HOST' in err.value.msg
+
+
+def test_msi_install_upgrade_downgrade_and_3010(root):
+    data = fh.new_state('node1')
+    fh.put_file(data, 'C:\\Cache\\new.msi', fh.fake_msi_document('2024.1.1234'))
+    fh.put_file(data, 'C:\\Cache\\old.msi', fh.fake_msi_document('2023.4.8319'))
+    assert fh.msi_install(data, 'C:\\Cache\\old.msi', 'C:\\Cache\\old.log')[0] == 0
+    assert fh.installed_octopus(data)['version'] == '2023.4.8319'
+    data['knobs']['msi_exit_code'] = 3010
+    assert fh.msi_install(data, 'C:\\Cache\\new.msi')[0] == 3010
+    assert fh.installed_octopus(data)['version'] == '2024.1.1234' and data['reboot_required'] is True
+    assert len(data['products']) == 1
+    assert fh.get_file(data, EXE)['version'] == '2024.1.1234.0'
+    data['knobs']['msi_exit_code'] = 0
+    assert fh.msi_install(data, 'C:\\Cache\\old.msi')[0] == 1638
+    with pytest.raises(fh.FakeHostError):
+        fh.msi_install(data, 'C:\\Cache\\missing.msi')
+
+
+def test_join_sequence_and_idempotence_failures(host):
+    assert run(host, 'service', '--instance', 'OctopusServer', '--start')[0] == 1
+    rc, out, err = run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config',
+                       '--serverNodeName', 'i-0abc')
+    assert rc == 0, err
+    rc, out, err = run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config')
+    assert rc == 1 and 'already exists' in err
+    rc, out, err = run(host, 'database', '--instance', 'OctopusServer', '--connectionString', CONN)
+    assert rc == 1 and 'masterKey' in err
+    assert run(host, 'database', '--instance', 'OctopusServer', '--connectionString', CONN, '--masterKey', 'wrong')[0] == 1
+    assert run(host, 'database', '--instance', 'OctopusServer', '--connectionString', CONN, '--masterKey', KEY)[0] == 0
+    assert run(host, 'node', '--instance', 'OctopusServer', '--taskCap=0', '--drain=true')[0] == 0
+    rc, out, err = run(host, 'service', '--instance', 'OctopusServer', '--start')
+    assert rc == 1 and 'not installed' in err
+    rc, out, err = run(host, 'service', '--instance', 'OctopusServer', '--install', '--reconfigure', '--start')
+    assert rc == 0, err
+    svc = fh.get_service(host, 'OctopusDeploy')
+    assert svc['state'] == 'running' and svc['username'] == 'LocalSystem'
+    assert host['octopus']['instances']['OctopusServer']['ever_started'] is True
+    logged = [c for c in host['octopus']['commands'] if c['command'] == 'database'][-1]
+    assert logged['options']['masterkey'] == fh.MASK and logged['options']['connectionstring'] == fh.MASK
+
+
+def test_unknown_options_commands_and_domain_account_without_password(host):
+    run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config')
+    assert run(host, 'configure', '--instance', 'OctopusServer', '--bogus', 'x')[0] == 1
+    assert run(host, 'frobnicate')[0] == 2
+    rc, out, err = run(host, 'service', '--instance', 'OctopusServer', '--install', '--reconfigure', '--username', 'CORP\\svc')
+    assert rc == 1 and 'password' in err
+    assert run(host, 'service', '--instance', 'OctopusServer', '--install', '--reconfigure', '--username', 'CORP\\gmsa$')[0] == 0
+    assert fh.get_service(host, 'OctopusDeploy')['username'] == 'CORP\\gmsa$'
+
+
+def test_show_configuration_hierarchical_with_junk_and_list_instances(host):
+    run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config',
+        '--serverNodeName', 'i-0abc')
+    run(host, 'configure', '--instance', 'OctopusServer', '--webListenPrefixes', 'http://localhost:8080/', '--webForceSSL', 'true',
+        '--commsListenPort', '10944')
+    first = run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json-hierarchical')[1]
+    second = run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json-hierarchical')[1]
+    assert first.startswith(octo.JUNK) and second.startswith('{')
+    config = json.loads(second)['Octopus']
+    assert config['WebPortal'] == {'ListenPrefixes': 'http://localhost:8080/', 'ForceSSL': 'True'}
+    assert config['Communications']['ServicesPort'] == 10944
+    assert config['Server'] == {'NodeName': 'i-0abc', 'TaskCap': 5, 'MaintenanceMode': False}
+    host['knobs']['octopus_show_config_junk'] = ''
+    assert run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json-hierarchical')[1].startswith('{')
+    listed = json.loads(run(host, 'list-instances', '--format=json')[1])
+    assert listed == [{'InstanceName': 'OctopusServer', 'ConfigurationFilePath': 'C:\\Octopus\\OctopusServer.config'}]
+    assert run(host, 'version')[1].strip() == '2024.1.1234'
+
+
+def test_knob_fails_a_command(host):
+    host['knobs']['octopus_fail_commands'] = ['list-instances']
+    assert run(host, 'list-instances', '--format=json')[0] == 1
+
+
+def test_redact_masks_nested_values():
+    assert fh.redact({'a': ['x secret y', {'b': 'secret'}]}, ['secret']) == {'a': ['x ******** y', {'b': '********'}]}
+
+
+@pytest.mark.parametrize('path, key', [
+    ('C:/Program Files/Octopus/', 'c:\\program files\\octopus'),
+    ('C:\\', 'c:\\'),
+    ('\\\\fs01\\share\\x', '\\\\fs01\\share\\x'),
+])
+def test_path_key(path, key):
+    assert fh.path_key(path) == key
