@@ -180,7 +180,6 @@ def test_put_resets_fields_missing_from_the_body(make_sim):
     ({'Name': 'A', 'MaxConcurrentTasks': -1}, 'MaxConcurrentTasks'),
     ({'Name': 'A', 'IsInMaintenanceMode': 'yes'}, 'IsInMaintenanceMode'),
     ({'Id': 'OctopusServerNodes-B', 'Name': 'A'}, 'does not match'),
-    ({'Name': 'B'}, 'already exists'),
 ])
 def test_put_validation(make_sim, body, fragment):
     sim = make_sim(THREE)
@@ -271,3 +270,14 @@ def test_date_header_is_cluster_time_and_root_version_is_the_serving_nodes(make_
     assert sim.request('GET', '/api', api_key=None, node='NEW')[2]['Version'] == '2023.4.8319'
     control_date = sim.control.call('GET', 'clock')
     assert control_date['now'] == '2024-03-01T10:01:15.000+00:00'
+
+
+def test_duplicate_names_are_possible_with_distinct_ids(make_sim):
+    sim = make_sim({'nodes': [{'Name': 'A', 'Id': 'OctopusServerNodes-1'}, {'Name': 'A', 'Id': 'OctopusServerNodes-2'}, 'B']})
+    names = [n['Name'] for n in sim.request('GET', 'octopusservernodes/summary')[2]['Nodes']]
+    assert sorted(names) == ['A', 'A', 'B']
+    # a PUT may give a node the name of another one (the OctopusDeploy-Api PR #209 bug)
+    dummy, dummy2, node = sim.request('GET', 'octopusservernodes/OctopusServerNodes-B')
+    node['Name'] = 'A'
+    assert sim.request('PUT', 'octopusservernodes/OctopusServerNodes-B', node)[0] == 200
+    assert sorted(n['Name'] for n in sim.request('GET', 'octopusservernodes/all')[2]) == ['A', 'A', 'A']

@@ -172,6 +172,7 @@ def normalise(raw):
     if not isinstance(cfg['nodes'], list):
         raise ConfigError('nodes must be a list')
     names = set()
+    ids = set()
     nodes = []
     for item in cfg['nodes']:
         if isinstance(item, str):
@@ -179,8 +180,10 @@ def normalise(raw):
         node = _merge(NODE_DEFAULTS, item)
         if not node.get('Name') or not isinstance(node['Name'], str):
             raise ConfigError('every node needs a Name: %r' % (item,))
-        if node['Name'].lower() in names:
-            raise ConfigError('duplicate node name %s' % node['Name'])
+        node_id = (node.get('Id') or 'OctopusServerNodes-' + node['Name']).lower()
+        if node_id in ids:
+            raise ConfigError('duplicate node name %s (give duplicate names distinct Ids)' % node['Name'])
+        ids.add(node_id)
         names.add(node['Name'].lower())
         if node['Version'] is None:
             node['Version'] = cfg['server']['version']

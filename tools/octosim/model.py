@@ -483,9 +483,6 @@ class Cluster:
         drained = body.get('IsInMaintenanceMode', False)
         if not isinstance(drained, bool):
             raise SimError(400, 'There was a problem with your request.', ['IsInMaintenanceMode must be true or false.'])
-        for other in self.nodes:
-            if other is not node and other.name.lower() == name.lower():
-                raise SimError(400, 'There was a problem with your request.', ['A node named %s already exists.' % name])
         node.name = name
         node.max_tasks = tasks
         node.drained = drained
