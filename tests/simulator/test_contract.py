@@ -129,7 +129,7 @@ def busy_sim(make_sim):
     """A cluster with tasks in every state, a renamed+drained node and a stopped one."""
     sim = make_sim(CLUSTER)
     control = sim.control
-    control.add_task(Name='Deploy', Description='Deploy OctoFX to Acceptance', Duration=600, ServerNode='OCTO-NODE-01',
+    control.add_task(Name='Deploy', Description='Deploy Web Portal to Staging', Duration=600, ServerNode='OCTO-NODE-01',
                      Arguments={'DeploymentId': 'Deployments-1'}, ProjectId='Projects-1')
     control.add_task(Name='RunbookRun', Duration=600, ServerNode='OCTO-NODE-02', HasPendingInterruptions=True)
     control.add_task(Name='Deploy', State='Success', ServerNode='OCTO-NODE-01', CompletedAgo=60, Duration=32)

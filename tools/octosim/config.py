@@ -24,7 +24,7 @@ DEFAULTS = {
         'version': '2023.4.8319',
         'api_version': '3.0.0',
         'application': 'Octopus Deploy',
-        'installation_id': '39b44e47-37d4-4fcd-949c-2d831ebfa65e',
+        'installation_id': '5f0c3b52-9d4e-4c1a-8f7e-0a6c2e1d9b34',
         'has_long_term_support': True,
         'is_early_access_program': False,
         'serving_node': None,          # default: the first node
