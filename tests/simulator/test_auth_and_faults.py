@@ -268,3 +268,19 @@ def test_concurrent_clients(make_sim):
         thread.join(30)
     assert results == [200] * 40
     assert [e['seq'] for e in sim.control.requests()] == list(range(1, 41))
+
+
+def test_internal_errors_answer_500_instead_of_dropping(make_sim, monkeypatch, capsys):
+    sim = make_sim(KEYS)
+
+    def broken(req):
+        raise KeyError('boom %s' % req.path)
+
+    for route in sim.simulator.api.routes:
+        if route.handler.__name__ == 'nodes_summary':
+            monkeypatch.setattr(route, 'handler', broken)
+    status, dummy, body = sim.request('GET', 'octopusservernodes/summary')
+    assert status == 500
+    assert 'boom' in body['ErrorMessage'] and 'Traceback' in body['FullException']
+    assert 'internal error' in capsys.readouterr().err
+    assert sim.request('GET', 'octopusservernodes/all')[0] == 200

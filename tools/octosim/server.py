@@ -11,7 +11,9 @@ import os
 import re
 import socket
 import ssl
+import sys
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -214,6 +216,15 @@ class SimHandler(BaseHTTPRequestHandler):
                 self._send(404, error_body('Not found: %s' % path))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as err:  # pylint: disable=broad-except
+            # A simulator bug: answer like a server with an unhandled exception rather than dropping the
+            # connection (which a client would take for a transport fault), and say so on stderr.
+            trace = traceback.format_exc()
+            sys.stderr.write('octosim: internal error on %s %s\n%s' % (method, self.path, trace))
+            try:
+                self._send(500, {'ErrorMessage': 'octosim internal error: %s' % err, 'Errors': [], 'FullException': trace})
+            except OSError:
+                self.close_connection = True
 
     def _control(self, method, path, pairs, raw):
         query = {}
