@@ -326,7 +326,7 @@ def markdown(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--only', choices=['latency', 'requests', 'many'], action='append')
     parser.add_argument('--quick', action='store_true', help='sped-up clock only, one sample each')
     parser.add_argument('--samples', type=int, default=3, help='samples at speed 1 (latency)')

@@ -26,7 +26,6 @@ from scale_in_runner import REPO, TARGET, ModuleRun, cluster  # noqa: E402
 CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins')
 
 
-
 @pytest.fixture
 def sim_factory():
     """Start simulators for one test; all are stopped at the end."""

@@ -31,7 +31,7 @@ import os
 
 import pytest
 
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from octosim.testing import ADMIN_KEY, SimulatorProcess
@@ -40,7 +40,7 @@ from scale_in_runner import ModuleRun, api_entries, mutating
 NODES = ('N1', 'N2', 'N3', 'N4')
 SECRET = ADMIN_KEY
 
-settings.register_profile('scale_in_ci', max_examples=12, stateful_step_count=8, derandomize=True, deadline=None,
+settings.register_profile('scale_in_ci', max_examples=20, stateful_step_count=12, derandomize=True, deadline=None,
                           suppress_health_check=list(HealthCheck), print_blob=True)
 settings.register_profile('explore', max_examples=60, stateful_step_count=15, derandomize=False, deadline=None,
                           suppress_health_check=list(HealthCheck), print_blob=True)
@@ -95,6 +95,10 @@ class ScaleInMachine(RuleBasedStateMachine):
         result = self.call(name, args).result()
         window = api_entries(self.control.requests(since=seq))
         self.history.append((name, args, result.get('changed'), result.get('failed'), result.get('msg')))
+        event('%s %s: %s' % (name, args.get('state', ''), 'failed' if result.get('failed') else
+                             ('changed' if result.get('changed') else 'unchanged')))
+        if result.get('deleted'):
+            event('node deleted (force=%s)' % forced)
         self.check_result(result, window, before, forced)
         return result
 
@@ -103,9 +107,9 @@ class ScaleInMachine(RuleBasedStateMachine):
         assert SECRET not in json.dumps(result), 'the API key leaked into a result'
         applied = [e for e in mutating(window) if e.get('applied')]
         if not result.get('failed'):
+            described = [(e['method'], e['path'], e['status']) for e in applied]
             assert bool(result.get('changed')) == bool(applied), (
-                'changed=%s but applied mutations %s\n%s' % (result.get('changed'), [(e['method'], e['path'], e['status']) for e in applied],
-                                                            result))
+                'changed=%s but applied mutations %s\n%s' % (result.get('changed'), described, result))
         elif applied:
             assert result.get('changed') is True, 'failed after a mutation without reporting changed: %s' % result
         self.check_no_busy_live_node_deleted(before, forced)
