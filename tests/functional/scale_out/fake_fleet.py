@@ -212,28 +212,29 @@ class Fleet(object):
         return dict((t['name'], t['server'].requests) for t in self.tentacles)
 
 
+def _endpoint(name, style, uri, thumbprint):
+    return dict(Name=name, Endpoint=dict(CommunicationStyle=style, Uri=uri, Thumbprint=thumbprint))
+
+
 def space_config(fleet, mismatched=False, unreachable=False, polling=0, space_id='Spaces-1'):
-    """A simulator space with the fleet's Tentacles as a target and a worker, plus a feed."""
-    tentacles = fleet.tentacles
-    machines = [dict(Name='web01', Endpoint=dict(CommunicationStyle='TentaclePassive', Uri=tentacles[0]['uri'],
-                                                   Thumbprint=tentacles[0]['thumbprint']))]
-    workers = []
-    if len(tentacles) > 1:
-        workers.append(dict(Name='worker01', Endpoint=dict(CommunicationStyle='TentaclePassive', Uri=tentacles[1]['uri'],
-                                                           Thumbprint=tentacles[1]['thumbprint'].lower())))
-    machines.append(dict(Name='ssh01', Endpoint=dict(CommunicationStyle='Ssh', Uri=None, Thumbprint=None)))
+    """A simulator space with the fleet's Tentacles as a target and a worker, plus a feed.
+
+    ``mismatched`` adds a target registered with a thumbprint its Tentacle does not present,
+    ``unreachable`` one on a closed port, ``polling`` that many polling Tentacles.
+    """
+    first = fleet.tentacles[0]
+    machines = [_endpoint('web01', 'TentaclePassive', first['uri'], first['thumbprint']),
+                _endpoint('ssh01', 'Ssh', None, None)]
+    workers = [_endpoint('worker%02d' % i, 'TentaclePassive', t['uri'], t['thumbprint'].lower())
+               for i, t in enumerate(fleet.tentacles[1:], 1)]
     if mismatched:
-        machines.append(dict(Name='web-mismatch', Endpoint=dict(CommunicationStyle='TentaclePassive',
-                                                                 Uri=tentacles[0]['uri'].replace('127.0.0.1', 'localhost'),
-                                                                 Thumbprint=fleet.other_thumbprint)))
+        machines.append(_endpoint('web-mismatch', 'TentaclePassive', first['uri'].replace('127.0.0.1', 'localhost'),
+                                  fleet.other_thumbprint))
     if unreachable:
-        machines.append(dict(Name='web-gone', Endpoint=dict(CommunicationStyle='TentaclePassive',
-                                                             Uri='https://127.0.0.1:%d/' % fleet.closed_port,
-                                                             Thumbprint=tentacles[0]['thumbprint'])))
+        machines.append(_endpoint('web-gone', 'TentaclePassive', 'https://127.0.0.1:%d/' % fleet.closed_port,
+                                  first['thumbprint']))
     for index in range(polling):
-        machines.append(dict(Name='poller%d' % index, Endpoint=dict(CommunicationStyle='TentacleActive',
-                                                                     Uri='poll://poller%d/' % index,
-                                                                     Thumbprint=tentacles[0]['thumbprint'])))
+        machines.append(_endpoint('poller%d' % index, 'TentacleActive', 'poll://poller%d/' % index, first['thumbprint']))
     feeds = [dict(Name='Octopus Server (built-in)', FeedType='BuiltIn'),
              dict(Name='nuget-mirror', FeedType='NuGet', FeedUri=fleet.feed_url)]
     return dict(Id=space_id, Name='Default', IsDefault=True, machines=machines, workers=workers, feeds=feeds)
