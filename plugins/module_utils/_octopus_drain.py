@@ -17,7 +17,7 @@ the module once (``_step`` option), so it can print progress between polls.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, parse_retry_after
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
     NODES_PATH,
     cluster_summary,
@@ -410,11 +410,20 @@ def put_node(client, node_id, changes, timer):
                 return None, False
             if exc.status not in UNKNOWN_OUTCOME or attempt == attempts - 1:
                 raise
-            if exc.status == 429:
-                client.warn('Octopus API rate limited by %s (HTTP 429) while trying to %s; reading the node again and retrying.'
-                            % (client.base_url, action))
-            timer.sleep(min(2 ** attempt, 30))
+            timer.sleep(_retry_pause(client, exc, attempt, action))
     return None, False
+
+
+def _retry_pause(client, exc, attempt, action):
+    """Seconds before the next read-and-PUT: exponential, and at least what a 429's Retry-After asks."""
+    pause = min(2 ** attempt, 30)
+    if exc.status == 429:
+        headers = dict((k.lower(), v) for k, v in (getattr(client, 'last_response_headers', None) or {}).items())
+        asked = parse_retry_after(headers.get('retry-after'), client.wallclock(), headers.get('date'))
+        pause = max(pause, asked or 0)
+        client.warn('Octopus API rate limited by %s (HTTP 429) while trying to %s; waiting %ss, then reading the node again.'
+                    % (client.base_url, action, int(pause)))
+    return pause
 
 
 def _put_once(client, path, body, action):

@@ -475,3 +475,12 @@ def test_api_key_never_in_results_or_messages(octo, run):
     result = run(name='A', state='drained')
     assert result['failed'] is True
     assert KEY not in json.dumps(result)
+
+
+def test_row03_put_rate_limit_honours_retry_after_without_blind_replay(octo, run, clock):
+    octo.fault('PUT', '.', status=429, headers={'Retry-After': '9'})
+    result = run(name='A', state='drained')
+    assert result['rc'] == 0 and result['changed'] is True
+    assert octo.count('PUT') == 2 and clock.sleeps[0] == 9
+    assert [m for m, p, q, b in octo.log if m != 'GET' or p == 'octopusservernodes/OctopusServerNodes-A'] == ['GET', 'PUT', 'GET', 'PUT']
+    assert any('rate limited' in str(w) for w in result['warnings'])
