@@ -21,14 +21,14 @@ description:
     so a re-delivered event or a re-run is a no-op.
   - Throttling and server-side errors are retried with jittered exponential backoff.
   - With O(until_complete=true) it keeps heartbeating every O(interval) seconds until the action is no longer active, O(stop_file)
-    appears or O(max_duration) is reached. Run it with C(async) and C(poll: 0) next to a long drain. Each beat can also extend
+    appears or O(max_duration) is reached. Run it with C(async) and C(poll=0) next to a long drain. Each beat can also extend
     the visibility timeout of the SQS message that carried the event, so the message is not redelivered while the work goes on.
   - It warns when O(interval) is 80% or more of the hook's C(HeartbeatTimeout) (read with C(DescribeLifecycleHooks)).
   - Why this module exists. Neither amazon.aws nor community.aws has a heartbeat module, and
     M(community.aws.autoscaling_complete_lifecycle_action) takes no lifecycle action token, has no check mode,
     always reports C(changed=false) and fails on an action that is already complete.
 author:
-  - Contributors to the octopus.ha collection
+  - octopus.ha maintainers (@octopus-ha)
 options:
   action:
     description:
@@ -101,6 +101,7 @@ options:
       - Defaults to three heartbeat intervals.
     type: int
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -112,6 +113,9 @@ attributes:
         whether an action is active.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
+    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - AWS permissions used are C(autoscaling:RecordLifecycleActionHeartbeat), C(autoscaling:CompleteLifecycleAction),
     C(autoscaling:DescribeLifecycleHooks), C(autoscaling:DescribeAutoScalingInstances) (check mode only) and

@@ -16,13 +16,13 @@ version_added: 0.1.0
 description:
   - Acknowledges (deletes) an SQS message by its receipt handle once the work it asked for is done, or changes the
     message's visibility timeout (for example V(0) to release it for immediate redelivery).
-  - The event source P(octopus.ha.aws_sqs_lifecycle#event_source) does not delete lifecycle messages; the handler playbook
+  - The event source C(octopus.ha.aws_sqs_lifecycle) does not delete lifecycle messages; the handler playbook
     calls this module after it has completed the lifecycle action, which makes the processing at-least-once.
   - Why this module exists. Neither amazon.aws nor community.aws has a module that deletes or releases a single message
     (M(community.aws.sqs_queue) manages queues only), and the AWS CLI is not part of the execution environment.
   - Throttling and server-side errors are retried with jittered exponential backoff.
 author:
-  - Contributors to the octopus.ha collection
+  - octopus.ha maintainers (@octopus-ha)
 options:
   queue_url:
     description: URL of the queue.
@@ -43,6 +43,7 @@ options:
     description: New visibility timeout in seconds (0-43200) for O(state=present).
     type: int
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -52,6 +53,9 @@ attributes:
     details: Sends nothing and reports C(changed=true).
   diff_mode:
     support: none
+  platform:
+    platforms: posix
+    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - SQS does not tell whether a delete removed anything; a delete with a receipt handle SQS no longer knows
     (C(ReceiptHandleIsInvalid)) is reported as C(changed=false) with a RV(reason), so re-running is safe.
@@ -75,7 +79,7 @@ EXAMPLES = r"""
 RETURN = r"""
 reason:
   description: Why nothing changed.
-  returned: when RV(changed) is false
+  returned: when C(changed) is false
   type: str
   sample: The receipt handle is not valid (message already deleted, or received again since).
 """

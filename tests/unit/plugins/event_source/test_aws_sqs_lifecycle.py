@@ -185,8 +185,8 @@ def test_max_events_stops_and_limits_batch():
 
 
 def test_receive_args_and_queue_name_lookup():
-    events, client, dummy = run([[message(lifecycle_body())]], args=dict(queue_url=None, queue_name='octo', visibility_timeout=45,
-                                                                          wait_seconds=30, max_events=1))
+    args = dict(queue_url=None, queue_name='octo', visibility_timeout=45, wait_seconds=30, max_events=1)
+    events, client, dummy = run([[message(lifecycle_body())]], args=args)
     call = client.receive_calls[0]
     assert call['QueueUrl'] == 'http://fake/octo'
     assert call['VisibilityTimeout'] == 45
