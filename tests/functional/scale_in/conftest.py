@@ -16,30 +16,27 @@ import sys
 
 import pytest
 
-from octosim.testing import ADMIN_KEY, SimulatorProcess
+from octosim.testing import ADMIN_KEY
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
 from scale_in_runner import REPO, TARGET, ModuleRun, cluster  # noqa: E402
 
-CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins')
+# The results callback of the shared run_playbook fixture (tests/functional/conftest.py), reused for
+# the background runs.
+SHARED_CALLBACK = 'octopus_ha_test_results'
+SHARED_RESULTS_ENV = 'OCTOPUS_HA_TEST_RESULTS'
 
 
 @pytest.fixture
-def sim_factory():
-    """Start simulators for one test; all are stopped at the end."""
-    started = []
+def sim_factory(simulator_factory):
+    """The shared simulator_factory, with the clock speed taken from the config unless given."""
 
     def start(config=None, speed=None):
-        sim = SimulatorProcess(config if config is not None else cluster(), speed=speed)
-        sim.start()
-        started.append(sim)
-        return sim
+        return simulator_factory(config if config is not None else cluster(), speed=speed)
 
-    yield start
-    for sim in started:
-        sim.stop()
+    return start
 
 
 class RunningPlaybook:
@@ -56,7 +53,7 @@ class RunningPlaybook:
         except subprocess.TimeoutExpired:
             self.kill()
             stdout, stderr = self.proc.communicate()
-        return PlaybookResult(self.proc.returncode, stdout, stderr, self.json_path)
+        return PlaybookResult.from_file(self.proc.returncode, stdout, stderr, self.json_path)
 
     def kill(self):
         """SIGKILL the whole process group (ansible-playbook and its workers), like a CI timeout."""
@@ -69,18 +66,23 @@ class RunningPlaybook:
 class PlaybookResult:
     """rc, stdout/stderr and (with the json callback) per-task results and stats of one run."""
 
-    def __init__(self, rc, stdout, stderr, json_path):
+    def __init__(self, rc, stdout, stderr, results, stats):
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
-        self.data = None
+        self.data = {'results': results, 'stats': stats}
+
+    @classmethod
+    def from_file(cls, rc, stdout, stderr, json_path):
+        data = {}
         if os.path.exists(json_path):
             with open(json_path, encoding='utf-8') as handle:
-                self.data = json.load(handle)
+                data = json.load(handle)
+        return cls(rc, stdout, stderr, data.get('results', []), data.get('stats', {}))
 
     def tasks(self, host='localhost'):
         """[(task name, result)] in order, for one host."""
-        return [(t['task'], t['result']) for t in (self.data or {}).get('tasks', []) if t['host'] == host]
+        return [(t['task'], t['result']) for t in self.data['results'] if t['host'] == host]
 
     def result(self, name, host='localhost'):
         """The last result of the task whose name ends with `name`."""
@@ -89,7 +91,7 @@ class PlaybookResult:
         return found[-1]
 
     def stats(self, host='localhost'):
-        return ((self.data or {}).get('stats') or {}).get(host, {})
+        return (self.data['stats'] or {}).get(host, {})
 
     @property
     def changed(self):
@@ -102,8 +104,7 @@ class PlaybookResult:
 
     def messages(self):
         """Every msg of a failed task, for assertions."""
-        return ' '.join(str(t['result'].get('msg', '')) for t in (self.data or {}).get('tasks', [])
-                        if t['status'] in ('failed', 'unreachable'))
+        return ' '.join(str(t['result'].get('msg', '')) for t in self.data['results'] if t['status'] in ('failed', 'unreachable'))
 
     def explain(self):
         return 'rc=%s\n%s\n%s' % (self.rc, self.stdout[-6000:], self.stderr[-3000:])
@@ -128,49 +129,47 @@ def inventory_file(tmp_path):
 
 
 @pytest.fixture
-def scale_in(tmp_path, inventory_file):
+def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
     """Run `ansible-playbook octopus.ha.scale_in` (or another playbook) against a simulator.
 
-    scale_in(sim, node='OCTO-NODE-03', check=False, verbosity=0, extra_vars=None,
-             env=None, api_key=ADMIN_KEY, playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None,
-    background=False) -> PlaybookResult, or a RunningPlaybook (.wait(), .kill()) with background=True.
-    The connection goes through the environment (OCTOPUS_URL / OCTOPUS_API_KEY), as in production. Task
-    results are collected by the test-only callback in callback_plugins/ (the stdout callback stays the default).
+    scale_in(sim, node='OCTO-NODE-03', check=False, verbosity=0, extra_vars=None, env=None, api_key=ADMIN_KEY,
+             playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False)
+    -> PlaybookResult, or with background=True a RunningPlaybook (.wait(), .kill()).
+    The connection goes through the environment (OCTOPUS_URL / OCTOPUS_API_KEY), as in production.
+    Blocking runs go through the shared run_playbook helper. Background runs (concurrent callers,
+    a run killed mid-drain) need the process handle, so they start ansible-playbook here, in its own
+    process group, with the same environment and results callback as run_playbook.
     """
-    def run(sim, node=TARGET, check=False, verbosity=0, extra_vars=None, env=None,
-            api_key=ADMIN_KEY, playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None,
-            background=False):
+    def run(sim, node=TARGET, check=False, verbosity=0, extra_vars=None, env=None, api_key=ADMIN_KEY,
+            playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False):
         variables = {'node_remove_poll_interval': 1, 'node_remove_max_poll_interval': 2}
         if node is not None:
             variables['octopus_node_name'] = node
         variables.update(extra_vars or {})
-        run_number = len(list(tmp_path.glob('vars-*.json')))
-        vars_path = tmp_path / ('vars-%d.json' % run_number)
-        json_path = tmp_path / ('results-%d.json' % run_number)
+        connection = {'OCTOPUS_URL': url if url is not None else (sim.url if sim is not None else ''), 'OCTOPUS_API_KEY': api_key}
+        connection.update(env or {})
+        inventory = inventory or inventory_file()
+        if not background:
+            done = run_playbook(playbook, extra_vars=variables, env=connection, verbosity=verbosity, check=check,
+                                inventory=inventory, timeout=timeout)
+            return PlaybookResult(done.rc, done.stdout, done.stderr, done.results, done.stats)
+        number = len(list(tmp_path.glob('background-*.json')))
+        vars_path = tmp_path / ('background-%d.json' % number)
+        results_path = tmp_path / ('background-results-%d.json' % number)
         vars_path.write_text(json.dumps(variables))
         full_env = dict(os.environ)
         full_env.update({
-            'OCTOPUS_URL': url if url is not None else (sim.url if sim is not None else ''),
-            'OCTOPUS_API_KEY': api_key,
-            'ANSIBLE_NOCOLOR': '1',
-            'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-            'ANSIBLE_DEPRECATION_WARNINGS': 'false',
-            'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
-            'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.default',
-            'ANSIBLE_CALLBACK_PLUGINS': CALLBACK_DIR,
-            'ANSIBLE_CALLBACKS_ENABLED': 'scale_in_json',
-            'SCALE_IN_JSON_OUT': str(json_path),
+            'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_RETRY_FILES_ENABLED': 'false', 'ANSIBLE_DEPRECATION_WARNINGS': 'false',
+            'ANSIBLE_PYTHON_INTERPRETER': sys.executable, 'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.default',
+            'ANSIBLE_CALLBACK_PLUGINS': _callback_dir, 'ANSIBLE_CALLBACKS_ENABLED': SHARED_CALLBACK,
+            SHARED_RESULTS_ENV: str(results_path),
         })
-        full_env.update(env or {})
-        cmd = ['ansible-playbook', playbook, '-i', inventory or inventory_file(), '-e', '@%s' % vars_path]
-        if check:
-            cmd.append('--check')
-        if verbosity:
-            cmd.append('-' + 'v' * verbosity)
+        full_env.update(connection)
+        cmd = ['ansible-playbook', playbook, '-i', inventory, '-e', '@%s' % vars_path]
+        cmd += (['--check'] if check else []) + (['-' + 'v' * verbosity] if verbosity else [])
         proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
-        running = RunningPlaybook(proc, str(json_path), timeout)
-        return running if background else running.wait()
+        return RunningPlaybook(proc, str(results_path), timeout)
 
     return run
 
