@@ -484,3 +484,32 @@ def test_row03_put_rate_limit_honours_retry_after_without_blind_replay(octo, run
     assert octo.count('PUT') == 2 and clock.sleeps[0] == 9
     assert [m for m, p, q, b in octo.log if m != 'GET' or p == 'octopusservernodes/OctopusServerNodes-A'] == ['GET', 'PUT', 'GET', 'PUT']
     assert any('rate limited' in str(w) for w in result['warnings'])
+
+
+def test_row11_node_offline_mid_drain_is_not_waited_on(octo, run, clock):
+    octo.add_task('T1', 'A')
+
+    def node_dies(method, path):
+        if path == 'octopusservernodes/summary' and octo.count('GET', 'summary$') == 3:
+            octo.nodes[NODE_A]['IsOffline'] = True
+    octo.on_request = node_dies
+    result = run(name='A', state='absent')
+    assert result['rc'] == 0 and result['deleted'] is True
+    assert result['cancelled_tasks'] == ['T1'] and result['stuck_tasks'] == ['T1']
+    assert any('offline' in str(w) for w in result['warnings'])
+    assert clock.sleeps == [5, 5]
+    assert octo.state('T1') == 'Failed'
+
+
+def test_absent_without_wait_refuses_to_delete_a_busy_node(octo, run):
+    octo.add_task('T1', 'A')
+    result = run(name='A', state='absent', wait=False)
+    assert result['failed'] is True and result['running_tasks'] == ['T1']
+    assert octo.count('DELETE') == 0 and octo.nodes[NODE_A]['IsInMaintenanceMode'] is True
+
+
+def test_check_mode_predicts_cancelling_interrupted_tasks(octo, run):
+    octo.add_task('T1', 'A', interrupted=True)
+    result = run(check_mode=True, name='A', state='drained', pending_interruptions='cancel')
+    assert result['cancelled_tasks'] == ['T1'] and result['interrupted_tasks'] == ['T1']
+    assert octo.mutations() == []

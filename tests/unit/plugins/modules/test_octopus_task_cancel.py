@@ -134,3 +134,20 @@ def test_bad_inputs_fail_before_any_request(octo, run, args, word):
     result = run(**args)
     assert result['failed'] is True and word in result['msg']
     assert octo.log == []
+
+
+def test_task_ids_with_a_node_only_cancel_tasks_on_that_node(octo, run):
+    octo.add_task('T1', 'A')
+    octo.add_task('T2', 'B')
+    octo.add_task('T3', 'A', state='Queued')
+    result = run(node_name='A', task_ids=['T1', 'T2', 'T3'], wait=False)
+    assert result['cancelled'] == ['T1'] and sorted(result['skipped']) == ['T2', 'T3']
+    assert octo.mutations() == [('POST', 'Spaces-1/tasks/T1/cancel')]
+
+
+def test_wait_timeout_on_a_live_node_reports_stuck(octo, run, clock):
+    octo.add_task('T1', 'A')
+    octo.cancel_delay = 10 ** 6
+    result = run(task_ids=['T1'], wait_timeout=12)
+    assert result['failed'] is True and result['stuck'] == ['T1'] and result['tasks'] == dict(T1='Cancelling')
+    assert sum(clock.sleeps) == 12 and octo.count('POST') == 1
