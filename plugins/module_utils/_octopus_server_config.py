@@ -18,6 +18,8 @@ __metaclass__ = type
 import json
 import re
 
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import same_version, version_tuple
+
 SECRET_NAMES = ('connection_string', 'master_key', 'service_password')
 SECRET_RE = re.compile(r'^<secret:([a-z_]+)>$')
 MASK = '********'
@@ -154,10 +156,8 @@ def normalize_version(version):
 
 
 def version_key(version):
-    """Sortable key: numeric parts, then a release sorts after its pre-releases."""
-    norm = normalize_version(version)
-    core, _sep, suffix = re.match(r'^([0-9.]*)([-+]?)(.*)$', norm).groups()
-    return tuple(int(p) for p in core.split('.')) + ((1, '') if not suffix else (0, suffix),)
+    """Sortable key (``_octopus_cluster.version_tuple``) of a version that ``normalize_version`` accepts."""
+    return version_tuple(normalize_version(version))
 
 
 def _cluster_facts(cluster):
@@ -171,9 +171,8 @@ def _cluster_facts(cluster):
                          if isinstance(n, dict))
     skewed = list(facts.get('version_skew_nodes') or cluster.get('skewed_nodes') or [])
     skew = bool(facts.get('version_skew', cluster.get('version_skew', False)))
-    norm = normalize_version(version) if version else None
     for name, node_version in node_versions.items():
-        if node_version and norm and normalize_version(node_version) != norm and name not in skewed:
+        if node_version and version and not same_version(node_version, version) and name not in skewed:
             skewed.append(name)
             skew = True
     return version, skew, sorted(str(s) for s in skewed), node_versions
