@@ -395,12 +395,16 @@ def put_node(client, node_id, changes, timer):
     path = '%s/%s' % (NODES_PATH, seg(node_id))
     action = 'update Octopus server node %s' % node_id
     attempts = client.max_retries + 1
-    for attempt in range(attempts):
+    error = None
+    for attempt in range(attempts + 1):
         current = client.get(path, allow_404=True, action='read Octopus server node %s' % node_id)
         if current is None:
             return None, False
         if all(current.get(k) == v for k, v in changes.items()):
-            return current, attempt > 0
+            # Already as wanted: our earlier PUT landed although its answer was lost (or nothing to do).
+            return current, error is not None
+        if error is not None and attempt == attempts:
+            raise error
         body = dict(current)
         body.update(changes)
         try:
@@ -408,10 +412,12 @@ def put_node(client, node_id, changes, timer):
         except OctopusApiError as exc:
             if exc.status == 404:
                 return None, False
-            if exc.status not in UNKNOWN_OUTCOME or attempt == attempts - 1:
+            if exc.status not in UNKNOWN_OUTCOME:
                 raise
-            timer.sleep(_retry_pause(client, exc, attempt, action))
-    return None, False
+            error = exc
+        if attempt < attempts - 1:
+            timer.sleep(_retry_pause(client, error, attempt, action))
+    raise error
 
 
 def _retry_pause(client, exc, attempt, action):

@@ -202,3 +202,18 @@ def test_drive_merges_a_failed_foreign_outcome(clock):
 def test_progress_line_truncates_long_id_lists():
     line = progress_line('A', dict(status=CANCELLING, running_tasks=['T%d' % i for i in range(12)]), 12.7)
     assert line.startswith('octopus_node: A cancelling, 12 tasks still running (T0, T1,') and line.endswith(', ...), 12s left')
+
+
+def test_put_node_without_retries_still_reconciles_a_lost_answer(octo):
+    octo.fault('PUT', '.', kind='timeout', phase='after')
+    after, changed = put_node(OctopusClient(URL, KEY, max_retries=0), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+    assert changed is True and after['IsInMaintenanceMode'] is True
+    assert [m for m, p, q, b in octo.log] == ['GET', 'PUT', 'GET']
+
+
+def test_put_node_without_retries_fails_when_the_put_did_not_land(octo):
+    octo.fault('PUT', '.', kind='timeout', phase='before')
+    with pytest.raises(OctopusApiError) as err:
+        put_node(OctopusClient(URL, KEY, max_retries=0), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+    assert err.value.status == -1
+    assert [m for m, p, q, b in octo.log] == ['GET', 'PUT', 'GET']
