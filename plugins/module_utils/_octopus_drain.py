@@ -395,16 +395,16 @@ def put_node(client, node_id, changes, timer):
     path = '%s/%s' % (NODES_PATH, seg(node_id))
     action = 'update Octopus server node %s' % node_id
     attempts = client.max_retries + 1
-    error = None
+    errors = []
     for attempt in range(attempts + 1):
         current = client.get(path, allow_404=True, action='read Octopus server node %s' % node_id)
         if current is None:
             return None, False
         if all(current.get(k) == v for k, v in changes.items()):
             # Already as wanted: our earlier PUT landed although its answer was lost (or nothing to do).
-            return current, error is not None
-        if error is not None and attempt == attempts:
-            raise error
+            return current, bool(errors)
+        if attempt == attempts:
+            break
         body = dict(current)
         body.update(changes)
         try:
@@ -414,10 +414,10 @@ def put_node(client, node_id, changes, timer):
                 return None, False
             if exc.status not in UNKNOWN_OUTCOME:
                 raise
-            error = exc
+            errors.append(exc)
         if attempt < attempts - 1:
-            timer.sleep(_retry_pause(client, error, attempt, action))
-    raise error
+            timer.sleep(_retry_pause(client, errors[-1], attempt, action))
+    raise errors[-1]
 
 
 def _retry_pause(client, exc, attempt, action):
