@@ -40,7 +40,11 @@ $protocols = [System.Security.Authentication.SslProtocols]::Tls12
 if ([Environment]::OSVersion.Version.Build -ge 20348) {
     $protocols = $protocols -bor [System.Security.Authentication.SslProtocols]12288
 }
-$handler.SslProtocols = $protocols
+if ($handler.PSObject.Properties.Name -contains 'SslProtocols') {
+    $handler.SslProtocols = $protocols
+}
+# Without the property (.NET Framework before 4.7.1) the system default protocols apply; Octopus
+# Server itself requires a newer framework, so this only matters for an unsupported node.
 $handler.AllowAutoRedirect = $true
 $handler.UseDefaultCredentials = $false
 $client = [System.Net.Http.HttpClient]::new($handler)
