@@ -18,14 +18,13 @@ import os
 import re
 import sys
 
-import pytest
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
 import scale_out_scenario as scenario  # noqa: E402
 
 NODE_ID = 'OctopusServerNodes-%s' % scenario.NODE
+
 
 def _when(value):
     return datetime.datetime.fromisoformat(value.replace('Z', '+00:00')) if value else None
