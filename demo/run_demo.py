@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The README demo: scale an Octopus Deploy HA cluster out and in, against the simulator.
+
+Run it with ``scripts/demo.sh`` (which installs the toolchain first). It starts
+
+* the Octopus cluster simulator (``tools/octosim``) with three nodes and a queue of work;
+* the simulated Windows host (``tests/fake_windows``) for the new node, and the loopback
+  "fleet" it must reach: two listening Tentacles with pinned certificates, a SQL port, a feed;
+
+then runs the shipped playbooks, exactly as a user would:
+
+1. ``octopus.ha.scale_out`` installs, configures (drained, task cap 0), verifies and promotes
+   ``octo-new-1``;
+2. ``octopus.ha.scale_in`` drains ``OCTO-NODE-02`` while it runs two deployments, shows progress
+   while they finish, stops nothing it should not, and deletes the node record.
+
+``demo/show_cluster.yml`` prints the cluster between the steps.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SCALE_OUT_TESTS = os.path.join(REPO, 'tests', 'functional', 'scale_out')
+sys.path[:0] = [SCALE_OUT_TESTS, os.path.join(REPO, 'tools')]
+
+import scale_out_scenario as scenario  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from octosim.testing import SimulatorProcess  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+SCALE_IN_NODE = 'OCTO-NODE-02'
+
+
+def banner(text):
+    print('\n' + '=' * 78 + '\n' + text + '\n' + '=' * 78, flush=True)
+
+
+def start_fleet(work):
+    """The loopback dependencies of the new node (see tests/functional/scale_out/fake_fleet.py)."""
+    state_file = os.path.join(work, 'fleet.json')
+    log = open(os.path.join(work, 'fleet.log'), 'w')  # pylint: disable=consider-using-with
+    proc = subprocess.Popen([sys.executable, os.path.join(SCALE_OUT_TESTS, 'fake_fleet.py'),  # pylint: disable=consider-using-with
+                             '--state-file', state_file], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(state_file):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit('demo: the loopback fleet did not start; see %s' % log.name)
+        time.sleep(0.2)
+    time.sleep(0.2)
+    with open(state_file) as handle:
+        return proc, json.load(handle)
+
+
+def cluster_config(fleet):
+    """The scale-out scenario's cluster, grown to three nodes of the same version."""
+    config = scenario.sim_config(fleet['space'], queued=2)
+    config['nodes'] = [
+        {'Name': 'OCTO-NODE-01', 'MaxConcurrentTasks': 5},
+        {'Name': SCALE_IN_NODE, 'MaxConcurrentTasks': 5},
+        {'Name': 'OCTO-NODE-03', 'MaxConcurrentTasks': 0},   # a UI-only node
+    ]
+    config['tasks'][0]['ServerNode'] = 'OCTO-NODE-01'
+    config['license'] = {'node_limit': 6}
+    return config
+
+
+def write_inventory(work, sim_url, fleet):
+    scenario.seed_fake_host(os.path.join(work, 'fake_windows'), os.path.join(work, 'downloads'), fleet['sql_port'])
+    host = scenario.host_vars(sim_url, fleet['sql_port'])
+    host.pop('octopus_api_key')   # the key comes from $OCTOPUS_API_KEY, as in production
+    inventory = {'all': {'children': {'octopus_new_nodes': {'hosts': {scenario.NODE: host}}}}}
+    path = os.path.join(work, 'inventory.json')
+    with open(path, 'w') as handle:
+        json.dump(inventory, handle, indent=1)
+    return path
+
+
+def playbook(args, env):
+    cmd = ['ansible-playbook'] + args
+    print('$ ' + ' '.join(cmd), flush=True)
+    rc = subprocess.call(cmd, env=env, cwd=REPO)
+    if rc != 0:
+        raise SystemExit('demo: %s failed with exit code %d' % (' '.join(cmd), rc))
+
+
+def main():
+    work = tempfile.mkdtemp(prefix='octoha-demo.')
+    fleet_proc, fleet = start_fleet(work)
+    try:
+        with SimulatorProcess(cluster_config(fleet), speed=1) as sim:
+            env = scenario.environment(os.path.join(work, 'fake_windows'), os.path.join(work, 'downloads'), sim.url)
+            env['OCTOPUS_URL'] = sim.url
+            env['OCTOPUS_API_KEY'] = scenario.API_KEY
+            env['ANSIBLE_STDOUT_CALLBACK'] = 'default'
+            env['ANSIBLE_DISPLAY_SKIPPED_HOSTS'] = 'false'
+            env['ANSIBLE_LOCALHOST_WARNING'] = 'false'
+            env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = 'false'
+            show = ['demo/show_cluster.yml']
+
+            banner('The simulated cluster at %s' % sim.url)
+            playbook(show, env)
+
+            banner('Scale-out: octo-new-1 joins drained with task cap 0, is verified, then promoted')
+            playbook(['octopus.ha.scale_out', '-i', write_inventory(work, sim.url, fleet)], env)
+            playbook(show, env)
+
+            banner('Scale-in: %s is running two deployments; drain, wait, delete' % SCALE_IN_NODE)
+            for remaining in (15, 25):
+                sim.control.add_task(Name='Deploy', Description='Deployment that ends in %d s' % remaining,
+                                     SpaceId='Spaces-1', Duration=remaining, ServerNode=SCALE_IN_NODE, State='Executing')
+            playbook(['octopus.ha.scale_in', '-e', 'octopus_node_name=' + SCALE_IN_NODE], env)
+            playbook(show, env)
+
+            banner('Re-running the scale-in changes nothing')
+            playbook(['octopus.ha.scale_in', '-e', 'octopus_node_name=' + SCALE_IN_NODE], env)
+            print('\nThe simulator served %d API requests. Demo finished.' % len(sim.control.requests()), flush=True)
+    finally:
+        fleet_proc.terminate()
+        fleet_proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
