@@ -161,8 +161,11 @@ def test_row10_node_deleted_by_someone_else_mid_drain(sim_factory, scale_in):
     assert TARGET not in node_names(sim)
 
 
+NO_ORPHAN_SWEEP = {'orphan_after': 10 ** 7}  # the server's own 1-hour sweep must not end the task first
+
+
 def test_row11_node_offline_mid_drain_is_removed_and_lost_tasks_reported(sim_factory, scale_in):
-    sim = sim_factory(cluster(speed=60))
+    sim = sim_factory(cluster(speed=60, timing=NO_ORPHAN_SWEEP))
     task = sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Executing', Duration=100000)
     running = scale_in(sim, background=True, extra_vars={'node_remove_drain_timeout': 120})
     wait_for(lambda: by_method(requests_since(sim), 'PUT'), what='the drain PUT')
@@ -194,7 +197,7 @@ def test_row12_deadline_leaves_the_node_drained_then_a_rerun_with_cancel_converg
 
 
 def test_row13_task_stuck_in_cancelling_is_bounded_and_named(sim_factory, scale_in):
-    sim = sim_factory(cluster(speed=60))
+    sim = sim_factory(cluster(speed=60, timing=NO_ORPHAN_SWEEP))
     task = sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Cancelling', Duration=100000)
     sim.control.stop_node(TARGET)
     result = scale_in(sim, extra_vars={'node_remove_drain_timeout': 2, 'node_remove_cancel_on_timeout': True,
