@@ -46,10 +46,15 @@ def _assert_drained_cap0(env):
 
 
 def test_scale_out_promotes_only_after_verification(scale_out):
-    env = scale_out()
+    env = scale_out(space_options=dict(polling=1))
     result = env.run()
     assert result.rc == 0, result.explain()
     assert 'node_verify octo-new-1: PASSED' in result.stdout
+    # A polling Tentacle only warns by default.
+    assert 'WARNING: 1 polling Tentacle(s) (Spaces-1/' in result.stdout
+    report = result.task('octopus.ha.node_verify : Build the verification report')['ansible_facts']['node_verify_report']
+    assert report['passed'] is True and len(report['warnings']) == 1
+    assert [c['status'] for c in report['checks'] if c['name'] == 'listening_tentacles'] == ['passed']
 
     node = env.node()
     assert node['IsInMaintenanceMode'] is False
@@ -93,9 +98,11 @@ def test_scale_out_promotes_only_after_verification(scale_out):
 
 def test_failed_checks_keep_node_drained_with_cap_0(scale_out):
     """A mismatched thumbprint, an unreachable Tentacle and an unreachable SQL port, all named."""
-    env = scale_out(space_options=dict(mismatched=True, unreachable=True))
+    env = scale_out(space_options=dict(mismatched=True, unreachable=True, polling=1))
     env.fleet.sql.stop()
-    result = env.run()
+    fh = scenario._fake_host()  # pylint: disable=protected-access
+    fh.set_knob('unwritable_paths', [scenario.FOLDERS['PackagesDirectory']], host=scenario.NODE, root=env.state_dir)
+    result = env.run(node_verify_fail_on_polling_tentacles=True)
     assert result.rc != 0
     assert 'node_verify octo-new-1: FAILED' in result.stdout
     assert 'Scale-out of octo-new-1 stopped' in result.output
@@ -105,6 +112,14 @@ def test_failed_checks_keep_node_drained_with_cap_0(scale_out):
     assert '1 unreachable' in result.output and 'web-gone' in result.output
     assert 'database_tcp' in result.output
     assert 'SQL Server 127.0.0.1:%d is not reachable' % env.fleet.sql.port in result.output
+    assert 'shared_storage' in result.output and 'PackagesDirectory' in result.output and 'not writable' in result.output
+    assert 'polling_tentacles' in result.output and 'poller0' in result.output
+    report = result.task('octopus.ha.node_verify : Build the verification report')['ansible_facts']['node_verify_report']
+    assert report['failed'] == ['database_tcp', 'shared_storage', 'listening_tentacles', 'polling_tentacles']
+    tentacles = [c for c in report['checks'] if c['name'] == 'listening_tentacles'][0]['details']
+    assert [r['machines'] for r in tentacles['mismatched']] == [['Spaces-1/Machines-3 web-mismatch (target)']]
+    assert [r['machines'] for r in tentacles['unreachable']] == [['Spaces-1/Machines-4 web-gone (target)']]
+    assert len(tentacles['passed']) == 2
     assert 'The node stays drained with task cap 0' in result.output
     _assert_drained_cap0(env)
 
