@@ -56,9 +56,22 @@ class LifecycleRecorder:
             self.actions = {}
             self.calls = []
 
-    def start(self, asg, hook, instance_id, token, transition):
+    def start(self, asg, hook, instance_id, token, transition, heartbeat_timeout=None):
+        """heartbeat_timeout: enforce the hook timeout like AWS (None: never expire)."""
         with self.lock:
-            self.actions[token] = dict(asg=asg, hook=hook, instance_id=instance_id, transition=transition, active=True)
+            self.actions[token] = dict(asg=asg, hook=hook, instance_id=instance_id, transition=transition, active=True,
+                                       expired=False, timeout=heartbeat_timeout, last=time.time())
+
+    def _expire(self):
+        now = time.time()
+        for action in self.actions.values():
+            if action['active'] and action['timeout'] and now - action['last'] > action['timeout']:
+                action.update(active=False, expired=True)
+
+    def expired(self, instance_id):
+        with self.lock:
+            self._expire()
+            return any(a['expired'] for a in self.actions.values() if a['instance_id'] == instance_id)
 
     def _find(self, params):
         token = params.get('LifecycleActionToken')
@@ -73,6 +86,7 @@ class LifecycleRecorder:
 
     def handle(self, kind, params):
         with self.lock:
+            self._expire()
             token, action = self._find(params)
             self.calls.append(dict(kind=kind, accepted=action is not None, time=time.time(), **params))
             if action is None:
@@ -80,6 +94,8 @@ class LifecycleRecorder:
             if kind == 'complete':
                 action['active'] = False
                 action['result'] = params.get('LifecycleActionResult')
+            else:
+                action['last'] = time.time()
             return token, action
 
     def accepted(self, kind, instance_id=None):
@@ -185,12 +201,13 @@ class MotoHarness:
             'EC2InstanceId': instance_id, 'LifecycleHookName': hook, 'AutoScalingGroupName': asg,
         }
 
-    def start_lifecycle_action(self, queue_url, instance_id, transition='terminating', asg='octopus-ha', hook='octopus-drain', copies=1):
+    def start_lifecycle_action(self, queue_url, instance_id, transition='terminating', asg='octopus-ha', hook='octopus-drain', copies=1,
+                               heartbeat_timeout=None):
         """What AWS does when the ASG picks the instance: Wait state, then the notification (maybe more than once).
 
         queue_url=None starts the action without any message (a lost event, for the reconciler)."""
         body = self.lifecycle_body(instance_id, transition, asg, hook)
-        self.recorder.start(asg, hook, instance_id, body['LifecycleActionToken'], transition)
+        self.recorder.start(asg, hook, instance_id, body['LifecycleActionToken'], transition, heartbeat_timeout)
         set_lifecycle_state(asg, instance_id, WAIT_STATES[transition])
         for dummy in range(copies if queue_url else 0):
             self.send(queue_url, body)

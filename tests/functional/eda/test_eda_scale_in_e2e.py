@@ -162,19 +162,26 @@ def test_capacity_guard_refusal_leaves_the_message(moto, sim_factory, tmp_path):
     assert moto.queue_depth(queue) == 1
 
 
-def test_long_drain_is_kept_alive_by_heartbeats(moto, sim_factory, tmp_path):
+def test_drain_longer_than_the_heartbeat_timeout_is_kept_alive(moto, sim_factory, tmp_path):
+    """The harness expires the action like AWS when no heartbeat came for HeartbeatTimeout (30 s, the AWS minimum).
+
+    The drain takes about 40 s (a 200 s task at simulator speed 5), longer than the timeout, so the
+    CONTINUE is accepted only if the background heartbeats kept the action alive.
+    """
     instances = moto.create_group(size=2, heartbeat_timeout=30)
     queue = moto.create_queue()
     target = instances[0]
     sim = sim_factory(OTHER_NODES + tuple(instances), speed=5)
-    sim.control.add_task(Name='Long deployment', ServerNode=target, State='Executing', Duration=40)
-    moto.start_lifecycle_action(queue, target)
+    sim.control.add_task(Name='Long deployment', ServerNode=target, State='Executing', Duration=200)
+    moto.start_lifecycle_action(queue, target, heartbeat_timeout=30)
 
-    proc = rulebook(tmp_path, moto, sim, queue)
+    proc = rulebook(tmp_path, moto, sim, queue, host_vars={'octopus_lifecycle_heartbeat_interval': 5})
 
     assert target not in node_names(sim), explain(proc)
+    assert not moto.recorder.expired(target), 'the lifecycle action expired during the drain'
     heartbeats = moto.recorder.accepted('heartbeat', target)
     completes = moto.recorder.accepted('complete', target)
+    assert [c['LifecycleActionResult'] for c in completes] == ['CONTINUE'], explain(proc)
     assert len(heartbeats) >= 2, explain(proc)
-    assert completes and all(h['time'] <= completes[0]['time'] for h in heartbeats)
+    assert all(h['time'] <= completes[0]['time'] for h in heartbeats)
     assert moto.queue_depth(queue) == 0

@@ -9,6 +9,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import time
+
+import pytest
 
 MODULE = 'octopus.ha.autoscaling_lifecycle_action'
 
@@ -110,3 +113,19 @@ def test_sqs_message_release(moto, adhoc):
     res = adhoc('octopus.ha.sqs_message', dict(queue_url=queue, receipt_handle=handle, state='present', visibility_timeout=0))
     assert res['changed'] is True
     assert len(sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)['Messages']) == 1
+
+
+def test_harness_expires_an_action_without_heartbeats(moto):
+    """Negative control for the heartbeat e2e test: the harness really expires silent actions."""
+    from botocore.exceptions import ClientError
+    instances = moto.create_group()
+    queue = moto.create_queue()
+    moto.start_lifecycle_action(queue, instances[0], heartbeat_timeout=1)
+    asg = moto.client('autoscaling')
+    asg.record_lifecycle_action_heartbeat(AutoScalingGroupName='octopus-ha', LifecycleHookName='octopus-drain', InstanceId=instances[0])
+    time.sleep(1.5)
+    with pytest.raises(ClientError) as err:
+        asg.complete_lifecycle_action(AutoScalingGroupName='octopus-ha', LifecycleHookName='octopus-drain', InstanceId=instances[0],
+                                      LifecycleActionResult='CONTINUE')
+    assert 'No active Lifecycle Action found' in str(err.value)
+    assert moto.recorder.expired(instances[0])
