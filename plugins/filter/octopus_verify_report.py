@@ -214,17 +214,27 @@ def _normalise_thumbprint(value):
     return text if THUMBPRINT_RE.match(text) else None
 
 
+def _field(item, *names):
+    """The first non-empty value among ``names`` (API resource or octopus_dependencies_info shape)."""
+    for name in names:
+        value = item.get(name)
+        if value not in (None, ''):
+            return value
+    return None
+
+
 def _endpoint(machine):
     endpoint = machine.get('Endpoint') or {}
-    style = endpoint.get('CommunicationStyle') or machine.get('CommunicationStyle')
-    uri = endpoint.get('Uri') or machine.get('Uri')
-    thumbprint = endpoint.get('Thumbprint') or machine.get('Thumbprint')
+    style = endpoint.get('CommunicationStyle') or _field(machine, 'CommunicationStyle', 'communication_style')
+    uri = endpoint.get('Uri') or _field(machine, 'Uri', 'uri')
+    thumbprint = endpoint.get('Thumbprint') or _field(machine, 'Thumbprint', 'thumbprint')
     return style, uri, thumbprint
 
 
 def _label(machine):
-    return '%s/%s %s (%s)' % (machine.get('SpaceId') or '-', machine.get('Id') or '-', machine.get('Name') or '-',
-                              machine.get('Kind') or ('worker' if 'WorkerPoolIds' in machine else 'target'))
+    kind = _field(machine, 'Kind', 'kind') or ('worker' if 'WorkerPoolIds' in machine else 'target')
+    return '%s/%s %s (%s)' % (_field(machine, 'SpaceId', 'space_id') or '-', _field(machine, 'Id', 'id') or '-',
+                              _field(machine, 'Name', 'name') or '-', kind)
 
 
 def _parse_uri(uri):
@@ -259,7 +269,7 @@ def octopus_verify_targets(machines, limit=0, seed=None, include_disabled=False)
         if not isinstance(machine, dict):
             raise AnsibleFilterError('octopus_verify_targets: every machine must be a dict')
         style, uri, thumbprint = _endpoint(machine)
-        if machine.get('IsDisabled') and not include_disabled:
+        if _field(machine, 'IsDisabled', 'is_disabled') and not include_disabled:
             if style in ('TentaclePassive', 'TentacleActive'):
                 disabled.append(_label(machine))
             continue
@@ -317,10 +327,11 @@ def octopus_verify_endpoints(items, kind='feed'):
         if isinstance(item, string_types):
             name, uri = item, item
         elif isinstance(item, dict):
-            uri = item.get('uri') or item.get('FeedUri') or item.get('url')
-            name = item.get('name') or item.get('Name') or uri
-            if item.get('SpaceId') and item.get('Name'):
-                name = '%s/%s' % (item['SpaceId'], item['Name'])
+            uri = _field(item, 'uri', 'FeedUri', 'url')
+            name = _field(item, 'name', 'Name') or uri
+            space = _field(item, 'SpaceId', 'space_id')
+            if space and _field(item, 'Name', 'name'):
+                name = '%s/%s' % (space, _field(item, 'Name', 'name'))
         else:
             raise AnsibleFilterError('octopus_verify_endpoints: every item must be a URI or a dict')
         if not isinstance(uri, string_types) or not re.match(r'^https?://[^/\s]+', uri.strip(), re.IGNORECASE):
@@ -546,7 +557,8 @@ def _redis_exempt(data):
     if polling.get('multi_node_polling'):
         return True, 'multi-node polling over Redis is declared configured'
     redis = polling.get('redis')
-    if isinstance(redis, dict) and redis.get('IsEnabled') and redis.get('IsConfigured') and redis.get('IsReachable', True):
+    if isinstance(redis, dict) and _field(redis, 'IsEnabled', 'enabled') and _field(redis, 'IsConfigured', 'configured') \
+            and _field(redis, 'IsReachable', 'reachable') is not False:
         return True, 'the server reports multi-node polling over Redis (serverstatus/redis)'
     return False, 'multi-node polling over Redis is not configured'
 

@@ -304,3 +304,12 @@ def test_node_api_answered_by_another_node_fails():
     assert 'OCTO-NODE-01' in by_name(report)['node_api']['reason']
     data['node_api']['registered_name'] = ' Octo-New-1 '
     assert octopus_verify_report(data)['passed'] is True
+
+
+def test_redis_status_in_dependencies_info_shape():
+    report = octopus_verify_report(polling_data('2026.4.6909', fail=True,
+                                                redis=dict(enabled=True, configured=True, reachable=True)))
+    assert report['passed'] is True
+    report = octopus_verify_report(polling_data('2026.4.6909', fail=True,
+                                                redis=dict(enabled=True, configured=True, reachable=False)))
+    assert report['passed'] is False

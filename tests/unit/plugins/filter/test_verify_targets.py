@@ -150,3 +150,22 @@ def test_endpoints_bad_input(items, kind):
 
 def test_endpoints_none():
     assert octopus_verify_endpoints(None) == []
+
+
+def test_dependencies_info_shape_is_accepted():
+    """The snake_case items of octopus.ha.octopus_dependencies_info work like API resources."""
+    result = octopus_verify_targets([
+        dict(id='Machines-1', name='web01', space_id='Spaces-1', kind='target', communication_style='TentaclePassive',
+             uri='https://web01:10933/', thumbprint=THUMB_A, is_disabled=False),
+        dict(id='Workers-1', name='wrk', space_id='Spaces-1', kind='worker', communication_style='TentaclePassive',
+             uri='https://wrk:10933/', thumbprint=THUMB_B, is_disabled=True),
+        dict(id='Machines-2', name='poll', space_id='Spaces-2', kind='target', communication_style='TentacleActive',
+             uri='poll://x/', thumbprint=THUMB_A, is_disabled=False),
+    ])
+    assert [t['machines'] for t in result['targets']] == [['Spaces-1/Machines-1 web01 (target)']]
+    assert result['disabled'] == ['Spaces-1/Workers-1 wrk (worker)']
+    assert result['polling'] == ['Spaces-2/Machines-2 poll (target)']
+    feeds = octopus_verify_endpoints([dict(id='Feeds-1', name='nuget', space_id='Spaces-1', feed_type='NuGet',
+                                           uri='https://api.nuget.org/v3/index.json'),
+                                      dict(id='Feeds-2', name='builtin', space_id='Spaces-1', feed_type='BuiltIn', uri=None)])
+    assert feeds == [dict(name='Spaces-1/nuget', uri='https://api.nuget.org/v3/index.json', kind='feed')]
