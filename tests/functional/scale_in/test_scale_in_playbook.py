@@ -207,9 +207,8 @@ def test_stops_the_service_on_the_vm_before_the_record_is_deleted(sim_factory, s
     sim = sim_factory(cluster(speed=30))
     task = sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Executing', Duration=60)
     _seed_octopus_service(fake_windows, 'vm03', instance, service)
-    # The stand-ins pick their fake host from inventory_hostname (or octoha_fake_host), which is
-    # localhost for a task delegated from localhost; octoha_fake_host on localhost routes them to vm03.
-    inventory = inventory_file({'vm03': {'ansible_connection': 'local'}}, localhost_vars={'octoha_fake_host': 'vm03'})
+    # The service stop is delegated to vm03; the stand-ins act on the delegated host, as real modules do.
+    inventory = inventory_file({'vm03': {'ansible_connection': 'local'}})
     env = dict(fake_windows, OCTOHA_SIM_URL=sim.url)
     result = scale_in(sim, inventory=inventory, env=env,
                       extra_vars={'node_remove_windows_host': 'vm03', 'node_remove_octopus_instance': instance})
