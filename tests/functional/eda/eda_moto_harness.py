@@ -57,15 +57,18 @@ class LifecycleRecorder:
             self.calls = []
 
     def start(self, asg, hook, instance_id, token, transition, heartbeat_timeout=None):
-        """heartbeat_timeout: enforce the hook timeout like AWS (None: never expire)."""
+        """heartbeat_timeout: expire the action like AWS when no heartbeat came for that long (None: never expire).
+
+        The clock starts at the first heartbeat, so the tests measure the handler's keep-alive during the
+        drain, not how fast a loaded CI machine starts ansible-rulebook."""
         with self.lock:
             self.actions[token] = dict(asg=asg, hook=hook, instance_id=instance_id, transition=transition, active=True,
-                                       expired=False, timeout=heartbeat_timeout, last=time.time())
+                                       expired=False, timeout=heartbeat_timeout, last=None)
 
     def _expire(self):
         now = time.time()
         for action in self.actions.values():
-            if action['active'] and action['timeout'] and now - action['last'] > action['timeout']:
+            if action['active'] and action['timeout'] and action['last'] and now - action['last'] > action['timeout']:
                 action.update(active=False, expired=True)
 
     def expired(self, instance_id):

@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import datetime
 import re
+import threading
 import time
 
 import pytest
@@ -165,23 +166,34 @@ def test_capacity_guard_refusal_leaves_the_message(moto, sim_factory, tmp_path):
 def test_drain_longer_than_the_heartbeat_timeout_is_kept_alive(moto, sim_factory, tmp_path):
     """The harness expires the action like AWS when no heartbeat came for HeartbeatTimeout (30 s, the AWS minimum).
 
-    The drain takes about 40 s (a 200 s task at simulator speed 5), longer than the timeout, so the
-    CONTINUE is accepted only if the background heartbeats kept the action alive.
+    The node runs a task that this test finishes only 35 s after the first heartbeat, so the drain
+    outlasts the timeout: the CONTINUE is accepted only if the background heartbeats kept the action alive.
     """
     instances = moto.create_group(size=2, heartbeat_timeout=30)
     queue = moto.create_queue()
     target = instances[0]
-    sim = sim_factory(OTHER_NODES + tuple(instances), speed=5)
-    sim.control.add_task(Name='Long deployment', ServerNode=target, State='Executing', Duration=200)
+    sim = sim_factory(OTHER_NODES + tuple(instances))
+    task = sim.control.add_task(Name='Long deployment', ServerNode=target, State='Executing', Duration=100000)
     moto.start_lifecycle_action(queue, target, heartbeat_timeout=30)
 
+    def finish_after_the_timeout():
+        deadline = time.time() + 300
+        while not moto.recorder.accepted('heartbeat', target) and time.time() < deadline:
+            time.sleep(0.5)
+        time.sleep(35)
+        sim.control.finish_task(task['Id'])
+
+    finisher = threading.Thread(target=finish_after_the_timeout, daemon=True)
+    finisher.start()
     proc = rulebook(tmp_path, moto, sim, queue, host_vars={'octopus_lifecycle_heartbeat_interval': 5})
+    finisher.join(timeout=60)
 
     assert target not in node_names(sim), explain(proc)
     assert not moto.recorder.expired(target), 'the lifecycle action expired during the drain'
     heartbeats = moto.recorder.accepted('heartbeat', target)
     completes = moto.recorder.accepted('complete', target)
     assert [c['LifecycleActionResult'] for c in completes] == ['CONTINUE'], explain(proc)
+    assert completes[0]['time'] - heartbeats[0]['time'] > 30, 'the drain outlasted the heartbeat timeout'
     assert len(heartbeats) >= 2, explain(proc)
     assert all(h['time'] <= completes[0]['time'] for h in heartbeats)
     assert moto.queue_depth(queue) == 0
