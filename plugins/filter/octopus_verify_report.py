@@ -435,6 +435,10 @@ def _check_storage(data):
     probe = storage.get('probe')
     folders = storage.get('folders') or {}
     details = dict(identity=storage.get('identity'), folders=folders, problems=[])
+    if storage.get('unreadable'):
+        return _check('shared_storage', 'failed', 'the API key cannot read the shared folders '
+                      '(/api/configuration/server-folders/values needs AdministerSystem), so they cannot be verified; '
+                      'add shared_storage to node_verify_skip_checks to go on without this check', details)
     if not folders:
         return _check('shared_storage', 'skipped', 'the API returned no shared folders', details)
     if not isinstance(probe, list):
@@ -525,6 +529,9 @@ def _check_endpoints(data, kind, name, empty_reason):
         return _check(name, 'skipped', 'not probed')
     wanted = endpoints.get('endpoints') or []
     details = dict(total=len(wanted), reachable=[], unreachable=[])
+    if endpoints.get('unreadable'):
+        return _check(name, 'failed', 'the API key cannot read them (FeedView), so they cannot be verified; add %s to '
+                      'node_verify_skip_checks to go on without this check' % name, details)
     if not wanted:
         return _check(name, 'skipped', empty_reason, details)
     probe = endpoints.get('probe')

@@ -313,3 +313,13 @@ def test_redis_status_in_dependencies_info_shape():
     report = octopus_verify_report(polling_data('2026.4.6909', fail=True,
                                                 redis=dict(enabled=True, configured=True, reachable=False)))
     assert report['passed'] is False
+
+
+def test_unreadable_folders_and_feeds_fail_closed():
+    data = observations()
+    data['storage'] = dict(folders={}, unreadable=True)
+    data['feeds'] = dict(endpoints=[], unreadable=True)
+    report = octopus_verify_report(data)
+    assert report['failed'] == ['shared_storage', 'external_feeds']
+    assert 'AdministerSystem' in by_name(report)['shared_storage']['reason']
+    assert 'FeedView' in by_name(report)['external_feeds']['reason']
