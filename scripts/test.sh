@@ -68,8 +68,11 @@ stage_lint() {
 }
 
 stage_docs() {
-  antsibull-docs lint-collection-docs --plugin-docs . &&
-    antsibull-changelog lint
+  # On the tree copy: inside a git checkout antsibull-docs reads only tracked files of the
+  # dependencies, and .cache/collections is not tracked.
+  local tree; tree="$(collection_tree)"
+  (cd "$tree" && ANSIBLE_COLLECTIONS_PATH="$WORK/tree" antsibull-docs lint-collection-docs --plugin-docs . &&
+    antsibull-changelog lint)
 }
 
 stage_molecule() {
