@@ -8,7 +8,6 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.octopus.ha.plugins.module_utils import _octopus_api, _octopus_tasks
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, OctopusClient
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_drain import (
     CANCEL_EXPIRED,
@@ -25,7 +24,7 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_drain import (
     put_node,
 )
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import Timer
-from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.test_octopus_tasks import KEY, URL, Clock, FakeOctopus, FakeTime
+from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import KEY, URL, Clock, patched
 
 PARAMS = dict(name='A', id=None, drain_timeout=30, cancel_timeout=20, poll_interval=5, max_poll_interval=30, reason='r')
 
@@ -41,11 +40,7 @@ def clock():
 
 @pytest.fixture
 def octo(clock, monkeypatch):
-    server = FakeOctopus(clock)
-    monkeypatch.setattr(_octopus_api, 'ansible_open_url', server)
-    monkeypatch.setattr(_octopus_api, 'time', FakeTime(clock))
-    monkeypatch.setattr(_octopus_api.random, 'random', lambda: 1.0)
-    monkeypatch.setattr(_octopus_tasks, 'time', FakeTime(clock))
+    server = patched(clock, monkeypatch)
     server.add_node('A', max_tasks=3)
     return server
 

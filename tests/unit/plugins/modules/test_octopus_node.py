@@ -11,9 +11,9 @@ import json
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.octopus.ha.plugins.module_utils import _octopus_api, _octopus_tasks
+from ansible_collections.octopus.ha.plugins.module_utils import _octopus_tasks
 from ansible_collections.octopus.ha.plugins.modules import octopus_node
-from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.test_octopus_tasks import KEY, URL, Clock, FakeOctopus, FakeTime
+from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import KEY, URL, Clock, patched
 
 NODE_A = 'OctopusServerNodes-A'
 
@@ -25,11 +25,7 @@ def clock():
 
 @pytest.fixture
 def octo(clock, monkeypatch):
-    server = FakeOctopus(clock)
-    monkeypatch.setattr(_octopus_api, 'ansible_open_url', server)
-    monkeypatch.setattr(_octopus_api, 'time', FakeTime(clock))
-    monkeypatch.setattr(_octopus_api.random, 'random', lambda: 1.0)
-    monkeypatch.setattr(_octopus_tasks, 'time', FakeTime(clock))
+    server = patched(clock, monkeypatch)
     server.add_node('A')
     server.add_node('B')
     server.add_node('C')
