@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the octopus.ha collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AWX / AAP artifacts are valid: the execution and decision environments build a context with
+ansible-builder (offline, no container engine needed for `create`), and the credential type
+injects exactly what the modules read."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BUILDER = os.path.join(os.path.dirname(sys.executable), 'ansible-builder')
+
+
+@pytest.mark.parametrize('definition', ['execution-environment.yml', 'extensions/eda/decision-environment.yml'])
+def test_ansible_builder_creates_a_build_context(tmp_path, definition):
+    if not os.path.exists(BUILDER):
+        pytest.skip('ansible-builder is not installed in this venv')
+    context = tmp_path / 'context'
+    proc = subprocess.run([BUILDER, 'create', '--file', os.path.join(REPO, definition), '--context', str(context)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Containerfile for podman, Dockerfile for docker: ansible-builder names it after the runtime.
+    recipe = [name for name in ('Containerfile', 'Dockerfile') if (context / name).exists()]
+    assert recipe, os.listdir(context)
+    assert 'FROM' in (context / recipe[0]).read_text()
+    built = os.listdir(context / '_build')
+    assert 'scripts' in built
+    if definition == 'execution-environment.yml':
+        # The collection requirements and the Python and system dependencies are carried into the context.
+        galaxy = yaml.safe_load((context / '_build' / 'requirements.yml').read_text())
+        names = [c['name'] for c in galaxy['collections']]
+        for needed in ('ansible.windows', 'amazon.aws', 'chocolatey.chocolatey'):
+            assert needed in names
+        python = (context / '_build' / 'requirements.txt').read_text()
+        for needed in ('boto3', 'pywinrm'):
+            assert needed in python
+        assert (context / '_build' / 'bindep.txt').exists()
+
+
+def test_credential_type_injects_the_module_environment():
+    with open(os.path.join(REPO, 'extensions', 'awx', 'credential_types', 'octopus_deploy_api.yml')) as handle:
+        cred = yaml.safe_load(handle)
+    fields = {f['id']: f for f in cred['inputs']['fields']}
+    assert set(fields) == {'url', 'api_key'}
+    assert fields['api_key'].get('secret') is True
+    assert not fields['url'].get('secret')
+    assert sorted(cred['inputs']['required']) == ['api_key', 'url']
+    # The env names are the fallbacks of the connection options in the API layer.
+    assert cred['injectors'] == {'env': {'OCTOPUS_URL': '{{ url }}', 'OCTOPUS_API_KEY': '{{ api_key }}'}}
+    from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OCTOPUS_CONNECTION_SPEC
+    assert OCTOPUS_CONNECTION_SPEC['url']['fallback'][1] == ['OCTOPUS_URL']
+    assert OCTOPUS_CONNECTION_SPEC['api_key']['fallback'][1] == ['OCTOPUS_API_KEY']
