@@ -9,13 +9,10 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import re
-
 import pytest
 
-from ansible_collections.octopus.ha.plugins.module_utils import _octopus_api, _octopus_tasks
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, OctopusClient
-from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import KEY, URL, Clock, FakeOctopus, patched
+from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import KEY, URL, Clock, patched
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import (
     PollSchedule,
     Timer,

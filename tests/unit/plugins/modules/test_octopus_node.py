@@ -11,7 +11,6 @@ import json
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.octopus.ha.plugins.module_utils import _octopus_tasks
 from ansible_collections.octopus.ha.plugins.modules import octopus_node
 from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import KEY, URL, Clock, patched
 
