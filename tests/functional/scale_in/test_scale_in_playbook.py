@@ -201,9 +201,6 @@ def _seed_octopus_service(env, host, instance, service):
 @pytest.mark.parametrize('instance, service', [('OctopusServer', 'OctopusDeploy'), ('Blue', 'OctopusDeploy: Blue')])
 def test_stops_the_service_on_the_vm_before_the_record_is_deleted(sim_factory, scale_in, inventory_file, fake_windows,
                                                                   instance, service):
-    if not os.path.exists(os.path.join(fake_windows['ANSIBLE_COLLECTIONS_PATH'].split(os.pathsep)[0], 'ansible_collections',
-                                       'ansible', 'windows', 'plugins', 'modules', 'win_service.py')):
-        pytest.skip('the win_service stand-in is not there yet')
     sim = sim_factory(cluster(speed=30))
     task = sim.control.add_task(Name='Deploy', ServerNode=TARGET, State='Executing', Duration=60)
     _seed_octopus_service(fake_windows, 'vm03', instance, service)
