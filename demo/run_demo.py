@@ -13,7 +13,7 @@ then runs the shipped playbooks, exactly as a user would:
 
 1. ``octopus.ha.scale_out`` installs, configures (drained, task cap 0), verifies and promotes
    ``octo-new-1``;
-2. ``octopus.ha.scale_in`` drains ``OCTO-NODE-02`` while it runs two deployments, shows progress
+2. ``octopus.ha.scale_in`` drains ``OCTO-NODE-02`` while it runs deployments, shows progress
    while they finish, stops nothing it should not, and deletes the node record.
 
 ``demo/show_cluster.yml`` prints the cluster between the steps.
@@ -114,7 +114,7 @@ def main():
             playbook(['octopus.ha.scale_out', '-i', write_inventory(work, sim.url, fleet)], env)
             playbook(show, env)
 
-            banner('Scale-in: %s is running two deployments; drain, wait, delete' % SCALE_IN_NODE)
+            banner('Scale-in: %s runs two new deployments (and any it took from the queue); drain, wait, delete' % SCALE_IN_NODE)
             for remaining in (15, 25):
                 sim.control.add_task(Name='Deploy', Description='Deployment that ends in %d s' % remaining,
                                      SpaceId='Spaces-1', Duration=remaining, ServerNode=SCALE_IN_NODE, State='Executing')
