@@ -17,7 +17,7 @@ the module once (``_step`` option), so it can print progress between polls.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, parse_retry_after
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, write_with_reread
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
     NODES_PATH,
     cluster_summary,
@@ -44,8 +44,6 @@ STEP_KINDS = (POLL, DRAIN_EXPIRED, CANCEL_POLL, CANCEL_EXPIRED)
 
 DONE, WAITING, CANCELLING = 'done', 'waiting', 'cancelling'
 PHASES = ('drain', 'wait', 'cancel', 'delete')
-# Outcomes of a write whose response never arrived: re-read before deciding anything.
-UNKNOWN_OUTCOME = frozenset((-1, 429, 500, 502, 503, 504))
 LIST_KEYS = ('cancelled_tasks', 'interrupted_tasks', 'lost_tasks')
 HIDDEN_NODE_KEYS = ('Links',)
 
@@ -325,7 +323,7 @@ class NodeStep:
             after = dict(node, **changes)
             changed = True
         else:
-            after, changed = put_node(self.client, node['Id'], changes, self.timer)
+            after, changed = put_node(self.client, node['Id'], changes)
         self.out['elapsed'][phase] += self.timer.clock() - started
         self.out['changed'] = self.out['changed'] or changed
         self.out['node'] = node_view(after) if after is not None else {}
@@ -366,10 +364,8 @@ class NodeStep:
         if self.check_mode:
             gone = True
         else:
-            sent_before = self.client.requests.count(('DELETE', path))
+            # After an unknown outcome the client reads the node again: gone then means our DELETE landed.
             gone = self.client.delete(path, action='delete Octopus server node %s' % node_label(node, self.params))
-            # A DELETE retried after a timeout meets 404 when the first attempt landed: still ours.
-            gone = gone or self.client.requests.count(('DELETE', path)) - sent_before > 1
         self.out['elapsed']['delete'] += self.timer.clock() - started
         self.out.update(deleted=True, node={}, changed=self.out['changed'] or gone)
         what = 'deleted' if gone else 'was already deleted by someone else'
@@ -386,60 +382,48 @@ class NodeStep:
         return 0
 
 
-def put_node(client, node_id, changes, timer):
+def put_node(client, node_id, changes):
     """Apply ``changes`` with GET-modify-PUT. Returns (node after, changed) or (None, False) if the node is gone.
 
-    A PUT whose outcome is unknown (timeout, 5xx, 429) is never re-sent as is: the node is read
-    again, and if the change is not there yet a fresh body is built from that read.
+    The PUT goes through write_with_reread (the one retry rule for writes): after an unknown
+    outcome the node is read again, and if the change is not there yet the next body is built from
+    that read, so a field someone else changed meanwhile is never written back.
     """
     path = '%s/%s' % (NODES_PATH, seg(node_id))
-    action = 'update Octopus server node %s' % node_id
-    attempts = client.max_retries + 1
-    errors = []
-    for attempt in range(attempts + 1):
-        current = client.get(path, allow_404=True, action='read Octopus server node %s' % node_id)
-        if current is None:
-            return None, False
-        if all(current.get(k) == v for k, v in changes.items()):
-            # Already as wanted: our earlier PUT landed although its answer was lost (or nothing to do).
-            return current, bool(errors)
-        if attempt == attempts:
-            break
-        body = dict(current)
+    read_action = 'read Octopus server node %s' % node_id
+    current = client.get(path, allow_404=True, action=read_action)
+    if current is None:
+        return None, False
+    if _has_changes(current, changes):
+        return current, False
+    latest = [current]
+
+    def write():
+        body = dict(latest[0])
         body.update(changes)
-        try:
-            return _put_once(client, path, body, action), True
-        except OctopusApiError as exc:
-            if exc.status == 404:
-                return None, False
-            if exc.status not in UNKNOWN_OUTCOME:
-                raise
-            errors.append(exc)
-        if attempt < attempts - 1:
-            timer.sleep(_retry_pause(client, errors[-1], attempt, action))
-    raise errors[-1]
+        return client.write_once('PUT', path, body, action='update Octopus server node %s' % node_id)
 
+    def reread():
+        fresh = client.get(path, allow_404=True, action=read_action)
+        if fresh is None:
+            return None, False
+        if _has_changes(fresh, changes):
+            # Our earlier PUT landed although its answer was lost.
+            return fresh, True
+        latest[0] = fresh
+        return None
 
-def _retry_pause(client, exc, attempt, action):
-    """Seconds before the next read-and-PUT: exponential, and at least what a 429's Retry-After asks."""
-    pause = min(2 ** attempt, 30)
-    if exc.status == 429:
-        headers = dict((k.lower(), v) for k, v in (getattr(client, 'last_response_headers', None) or {}).items())
-        asked = parse_retry_after(headers.get('retry-after'), client.wallclock(), headers.get('date'))
-        pause = max(pause, asked or 0)
-        client.warn('Octopus API rate limited by %s (HTTP 429) while trying to %s; waiting %ss, then reading the node again.'
-                    % (client.base_url, action, int(pause)))
-    return pause
-
-
-def _put_once(client, path, body, action):
-    """One PUT attempt: the client's own retry would re-send this body blindly, so it is off here."""
-    saved = client.max_retries
-    client.max_retries = 0
     try:
-        return client.put(path, body, action=action)
-    finally:
-        client.max_retries = saved
+        result = write_with_reread(client, 'update Octopus server node %s' % node_id, write, reread)
+    except OctopusApiError as exc:
+        if exc.status == 404:
+            return None, False
+        raise
+    return result.value, result.written
+
+
+def _has_changes(node, changes):
+    return all(node.get(k) == v for k, v in changes.items())
 
 
 # ---- the waiting loop (module and action plugin) -----------------------------------------

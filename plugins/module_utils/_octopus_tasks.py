@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, write_with_reread
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
     RUNNING_STATES,
     TERMINAL_STATES,
@@ -32,8 +32,6 @@ BACKOFF_FACTOR = 1.5
 # Even when a poll took longer than the interval, sleep at least this long (never a busy loop).
 MIN_SLEEP = 1.0
 TASK_STATES = ('Queued', 'Executing', 'Cancelling')
-# A POST answered like this may or may not have reached the server: read the task before anything else.
-UNKNOWN_OUTCOME = frozenset((-1, 429, 500, 502, 503, 504))
 # octopus_task_cancel has no max_poll_interval option: its waits back off to this after BACKOFF_AFTER.
 CANCEL_MAX_POLL_INTERVAL = 30
 
@@ -124,31 +122,40 @@ def task_path(task, suffix=''):
 def cancel_task(client, task):
     """Cancel one task: 'cancelled' (our POST landed), 'cancelling' (someone else's cancel landed) or 'already_terminal'.
 
-    A cancel POST is not idempotent and the client never retries it once it may have been sent.
-    After an unknown outcome (timeout, 5xx, 429) or a refusal (400/409) the task is read again;
-    it is POSTed again only while it is still Executing, at most max_retries more times.
+    A cancel POST is not idempotent. It goes through write_with_reread (the one retry rule for
+    writes): after an unknown outcome (timeout, 5xx, 429) the task is read again and POSTed again
+    only while it is still Executing (or Queued). A refusal (400, 404, 409) is settled by one read:
+    a task already Cancelling or finished is fine, anything else is raised.
     """
     task_id = str(task['Id'])
     action = 'cancel Octopus task %s' % task_id
-    attempt = 0
-    while True:
-        try:
-            client.post(task_path(task, '/cancel'), action=action)
-            return 'cancelled'
-        except OctopusApiError as exc:
-            if exc.status in (401, 403) or (exc.status not in UNKNOWN_OUTCOME and exc.status not in (400, 404, 409)):
-                raise
-            error = exc
-        current = client.get(task_path(task), allow_404=True, action='read Octopus task %s' % task_id)
-        if current is not None and current.get('State') in ('Cancelling', 'Canceled'):
-            # Cancelling/Canceled after an unknown outcome: our POST landed (the owner may already have finished it).
-            return 'cancelled' if error.status in UNKNOWN_OUTCOME else ('cancelling' if current['State'] == 'Cancelling' else 'already_terminal')
-        if current is None or is_terminal(current):
-            return 'already_terminal'
-        if current.get('State') not in ('Executing', 'Queued') or attempt >= client.max_retries:
-            raise error
-        attempt += 1
-        client.sleep(min(2 ** attempt, 30))
+    read_action = 'read Octopus task %s' % task_id
+
+    def write():
+        client.write_once('POST', task_path(task, '/cancel'), action=action)
+        return 'cancelled'
+
+    def reread():
+        current = client.get(task_path(task), allow_404=True, action=read_action)
+        state = (current or {}).get('State')
+        if state in ('Cancelling', 'Canceled'):
+            return 'cancelled', True  # our POST landed (the owner may already have finished it)
+        if state in ('Executing', 'Queued'):
+            return None
+        return 'already_terminal', False
+
+    try:
+        return write_with_reread(client, action, write, reread).value
+    except OctopusApiError as exc:
+        if exc.status not in (400, 404, 409):
+            raise
+        refused = exc
+    current = client.get(task_path(task), allow_404=True, action=read_action)
+    if current is None or is_terminal(current):
+        return 'already_terminal'
+    if current.get('State') == 'Cancelling':
+        return 'cancelling'
+    raise refused
 
 
 def cancel_tasks(client, tasks, check_mode=False):
