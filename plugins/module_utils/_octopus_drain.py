@@ -106,6 +106,26 @@ def guard_reasons(summary, node_id, changes, min_task_nodes, min_task_capacity):
     return reasons
 
 
+def lowers_capacity(entry, changes):
+    """Whether applying changes to this summary entry takes a task node, or task cap, away from the cluster."""
+    if not entry or changes is None:
+        return bool(entry) and node_is_task_node(entry)
+    after = dict(entry, **changes)
+    return (node_is_task_node(entry) and not node_is_task_node(after)) or task_capacity([after]) < task_capacity([entry])
+
+
+def capacity_reasons(summary, min_task_nodes, min_task_capacity):
+    """Why the cluster as it is now breaks the capacity budget (empty list = it holds)."""
+    nodes = len([n for n in summary if node_is_task_node(n)])
+    capacity = task_capacity(summary)
+    reasons = []
+    if nodes < min_task_nodes:
+        reasons.append('the cluster has %d online, undrained task nodes (min_task_nodes is %d)' % (nodes, min_task_nodes))
+    if capacity < min_task_capacity:
+        reasons.append('the cluster has a task capacity of %d (min_task_capacity is %d)' % (capacity, min_task_capacity))
+    return reasons
+
+
 def new_outcome():
     return dict(status=DONE, failed=False, msg='', changed=False, before=None, node=None, found=False,
                 cancelled_tasks=[], running_tasks=[], stuck_tasks=[], interrupted_tasks=[], lost_tasks=[],
@@ -327,7 +347,41 @@ class NodeStep:
         self.out['elapsed'][phase] += self.timer.clock() - started
         self.out['changed'] = self.out['changed'] or changed
         self.out['node'] = node_view(after) if after is not None else {}
+        if changed and after is not None:
+            self._recheck_guard(node, changes)
         return after
+
+    def _recheck_guard(self, node, changes):
+        """After a write that lowered capacity, read the cluster again: a concurrent removal may have drained the others.
+
+        Both removals of the last two task nodes pass the guard when each reads the cluster before
+        the other's drain lands. The server orders the two writes, so at least one of the two
+        re-reads sees both: that removal restores this node's previous settings and fails, naming
+        the other drained nodes. Both may roll back, which is safe; losing all capacity is not.
+        """
+        if self.params['force'] or not lowers_capacity(summary_entry(self.summary or [], node['Id']), changes):
+            return
+        fresh = cluster_summary(self.client)
+        reasons = capacity_reasons(fresh, self.params['min_task_nodes'], self.params['min_task_capacity'])
+        if not reasons:
+            return
+        others = sorted(str(n.get('Name')) for n in fresh
+                        if n.get('IsInMaintenanceMode') and str(n.get('Id') or '').lower() != str(node['Id']).lower())
+        previous = dict(IsInMaintenanceMode=bool(node.get('IsInMaintenanceMode')), MaxConcurrentTasks=node.get('MaxConcurrentTasks'))
+        label = node_label(node, self.params)
+        try:
+            restored, dummy = put_node(self.client, node['Id'], previous)
+        except OctopusApiError as exc:
+            raise StepFailed('Drained Octopus server node %s, but then %s, and restoring its previous settings failed: %s Undrain it now '
+                             '(octopus.ha.octopus_node state=present drained=false), or the cluster may have no node that takes tasks.'
+                             % (label, '; '.join(reasons), exc), blocked_by=reasons)
+        self.out['node'] = node_view(restored) if restored is not None else {}
+        raise StepFailed('Rolled back the drain of Octopus server node %s: after the drain %s, because %s drained at the same time '
+                         '(another removal running concurrently). Its previous settings are restored (%s, task cap %s). Nothing else '
+                         'was changed; re-run once the other removal has finished.'
+                         % (label, '; '.join(reasons), ', '.join(others) or 'other nodes were',
+                            'drained' if previous['IsInMaintenanceMode'] else 'not drained', previous['MaxConcurrentTasks']),
+                         blocked_by=reasons)
 
     def _cancel(self, node, tasks):
         if not tasks:
