@@ -269,7 +269,7 @@ def _node_id(client, params):
 
 
 def select_tasks(client, params):
-    """(tasks to act on, ids skipped). Unknown task ids fail here, before any cancel is sent."""
+    """(tasks to act on, ids not selected). Unknown task ids fail here, before any cancel is sent."""
     node_id = _node_id(client, params)
     if not params.get('task_ids'):
         return list_tasks(client, node_id=node_id, states=params['states']), []
@@ -279,24 +279,24 @@ def select_tasks(client, params):
     if missing:
         raise LookupError('Cannot cancel Octopus tasks %s: no such tasks in any space. Check task_ids; nothing was cancelled.'
                           % ', '.join(missing))
-    selected, skipped = [], []
+    selected, not_selected = [], []
     for task_id in wanted:
         task = found[task_id]
         on_node = node_id is None or str(task.get('ServerNode') or '').lower() == node_id.lower()
         if is_terminal(task) or (on_node and task.get('State') in params['states']):
             selected.append(task)
         else:
-            skipped.append(task_id)
-    return selected, skipped
+            not_selected.append(task_id)
+    return selected, not_selected
 
 
 def cancel_and_wait(client, params, timer, check_mode=False):
     """The octopus_task_cancel run: select, cancel, wait until terminal, report stuck tasks."""
-    tasks, skipped = select_tasks(client, params)
+    tasks, not_selected = select_tasks(client, params)
     outcome = cancel_tasks(client, tasks, check_mode=check_mode)
     states = dict((str(t.get('Id')), t.get('State')) for t in tasks)
     result = dict(changed=bool(outcome['cancelled']), cancelled=outcome['cancelled'], already_terminal=outcome['already_terminal'],
-                  skipped=skipped, stuck=[], tasks=states)
+                  not_selected=not_selected, stuck=[], tasks=states)
     waiting = outcome['cancelled'] + outcome['cancelling']
     if check_mode or not params['wait'] or not waiting:
         result['msg'] = '%s %d tasks; %d already finished.' % ('Would cancel' if check_mode else 'Cancelled', len(outcome['cancelled']),

@@ -269,11 +269,6 @@ reason:
   returned: always
   type: str
   sample: ASG lifecycle 6c1a2a1b-...
-msg:
-  description: What happened, in one sentence.
-  returned: always
-  type: str
-  sample: Octopus server node OCTO-NODE-03 (OctopusServerNodes-OCTO-NODE-03) deleted.
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -136,7 +136,7 @@ def test_task_ids_with_a_node_only_cancel_tasks_on_that_node(octo, run):
     octo.add_task('T2', 'B')
     octo.add_task('T3', 'A', state='Queued')
     result = run(node_name='A', task_ids=['T1', 'T2', 'T3'], wait=False)
-    assert result['cancelled'] == ['T1'] and sorted(result['skipped']) == ['T2', 'T3']
+    assert result['cancelled'] == ['T1'] and sorted(result['not_selected']) == ['T2', 'T3']
     assert octo.mutations() == [('POST', 'Spaces-1/tasks/T1/cancel')]
 
 
