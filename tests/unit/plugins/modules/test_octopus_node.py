@@ -291,9 +291,11 @@ def test_action_plugin_runs_module_steps_and_shows_progress(octo, clock, capsys,
     monkeypatch.setattr(action.display, 'display', lines.append)
     result = plugin.run(task_vars={})
     assert result['deleted'] is True and result['changed'] is True, result
-    assert calls == ['poll', 'poll', 'poll', 'poll']
+    # The DELETE of an online node is followed by the re-registration watch (30 s, polled every 5 s; issue 8 section 5).
+    assert calls == ['poll', 'poll', 'poll', 'poll'] + ['watch_poll'] * 6 + ['watch_expired']
     assert lines[0] == 'octopus_node: A drained, 1 tasks still running (T1), 1800s left'
-    assert len(lines) == 3
+    assert lines[3] == 'octopus_node: A deleted, watching for a re-registration, 30s left'
+    assert len(lines) == 10
     assert result['diff']['after'] == {}
     assert octo.mutations() == [('PUT', 'octopusservernodes/OctopusServerNodes-A'), ('DELETE', 'octopusservernodes/OctopusServerNodes-A')]
 
