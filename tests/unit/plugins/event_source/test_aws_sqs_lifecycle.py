@@ -12,6 +12,7 @@ import json
 import pytest
 
 from ansible_collections.octopus.ha.extensions.eda.plugins.event_source import aws_sqs_lifecycle as src
+from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import Clock
 
 QUEUE_URL = 'http://127.0.0.1:5000/123456789012/octopus-lifecycle'
 
@@ -42,17 +43,6 @@ def eventbridge(payload):
             'account': '123456789012', 'time': '2026-11-26T09:00:00Z', 'region': 'us-east-1', 'resources': [], 'detail': detail}
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    async def sleep(self, seconds):
-        self.now += seconds
-
-
 class FakeSQS:
     """Serves batches of messages; each receive advances the fake clock by the long-poll wait when empty."""
 
@@ -72,7 +62,7 @@ class FakeSQS:
             raise self.errors.pop(0)
         if self.batches:
             return {'Messages': self.batches.pop(0)}
-        self.clock.now += kwargs['WaitTimeSeconds'] or 1
+        self.clock.advance(kwargs['WaitTimeSeconds'] or 1)
         return {}
 
     async def delete_message(self, QueueUrl, ReceiptHandle):
@@ -93,12 +83,12 @@ def message(body, message_id='m-1', handle='rh-1', raw=False, receive_count='1')
 
 
 def run(batches, args=None, errors=None):
-    clock = FakeClock()
+    clock = Clock(now=0.0)
     client = FakeSQS(batches, clock, errors)
     queue = ListQueue()
     base = dict(queue_url=QUEUE_URL, wait_seconds=1, idle_timeout=3)
     base.update(args or {})
-    reader = src.LifecycleQueueReader(base, clock=clock, sleep=clock.sleep)
+    reader = src.LifecycleQueueReader(base, clock=clock.monotonic, sleep=clock.sleep_async)
     stats = asyncio.run(reader.run(client, queue, region='us-east-1'))
     return queue.events, client, stats
 
@@ -167,8 +157,8 @@ def test_redelivery_of_same_message_is_queued_again():
 
 
 def test_duplicate_accepted_after_ttl():
-    clock = FakeClock()
-    cache = src.TokenCache(10, clock)
+    clock = Clock(now=0.0)
+    cache = src.TokenCache(10, clock.monotonic)
     assert cache.is_duplicate('t', 'm-1') is False
     assert cache.is_duplicate('t', 'm-2') is True
     clock.now = 11

@@ -15,11 +15,11 @@ boto3 = pytest.importorskip('boto3')
 # pylint: disable=wrong-import-position
 from botocore.stub import Stubber  # noqa: E402
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils import cloud  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
 from ansible_collections.octopus.ha.plugins.modules import autoscaling_lifecycle_action as lam  # noqa: E402
+from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import Clock, patch_module_args  # noqa: E402
 
 ASG = 'octopus-ha'
 HOOK = 'octopus-drain'
@@ -35,23 +35,10 @@ def hook_response(timeout=3600):
                                 'LifecycleTransition': 'autoscaling:EC2_INSTANCE_TERMINATING', 'DefaultResult': 'ABANDON'}]}
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(lam, '_clock', fake.clock)
+    fake = Clock()
+    monkeypatch.setattr(lam, '_clock', fake.monotonic)
     monkeypatch.setattr(lam, '_sleep', fake.sleep)
     # AWSRetry sleeps through cloud.time.sleep: record instead of sleeping.
     monkeypatch.setattr(cloud, 'time', type('T', (), {'sleep': staticmethod(fake.sleep)}))

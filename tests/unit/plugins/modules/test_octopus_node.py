@@ -264,42 +264,6 @@ def test_bad_inputs_fail_before_any_request(octo, run):
     assert octo.log == []
 
 
-# ---- action plugin: progress lines between module steps --------------------------------
-
-def test_action_plugin_runs_module_steps_and_shows_progress(octo, clock, capsys, monkeypatch):
-    # ansible-test units runs tests/unit/plugins/modules without the controller code: plain pytest covers this one.
-    pytest.importorskip('ansible.plugins.action')
-    from unittest.mock import MagicMock
-    from ansible_collections.octopus.ha.plugins.action import octopus_node as action
-    from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import Timer
-
-    octo.add_task('T1', 'A', duration=12)
-    lines, calls = [], []
-
-    def execute_module(module_name, module_args, task_vars):
-        calls.append(module_args['_step']['kind'])
-        with patch_module_args(dict(module_args)):
-            with pytest.raises(SystemExit):
-                octopus_node.main()
-        return json.loads(capsys.readouterr().out)
-
-    task = MagicMock(async_val=0, args=dict(url=URL, api_key=KEY, name='A', state='absent'))
-    plugin = action.ActionModule(task, MagicMock(), MagicMock(check_mode=False, diff=True), loader=None, templar=None,
-                                 shared_loader_obj=None)
-    monkeypatch.setattr(plugin, '_execute_module', execute_module)
-    monkeypatch.setattr(action, 'Timer', lambda: Timer(clock.monotonic, clock.sleep))
-    monkeypatch.setattr(action.display, 'display', lines.append)
-    result = plugin.run(task_vars={})
-    assert result['deleted'] is True and result['changed'] is True, result
-    # The DELETE of an online node is followed by the re-registration watch (30 s, polled every 5 s; issue 8 section 5).
-    assert calls == ['poll', 'poll', 'poll', 'poll'] + ['watch_poll'] * 6 + ['watch_expired']
-    assert lines[0] == 'octopus_node: A drained, 1 tasks still running (T1), 1800s left'
-    assert lines[3] == 'octopus_node: A deleted, watching for a re-registration, 30s left'
-    assert len(lines) == 10
-    assert result['diff']['after'] == {}
-    assert octo.mutations() == [('PUT', 'octopusservernodes/OctopusServerNodes-A'), ('DELETE', 'octopusservernodes/OctopusServerNodes-A')]
-
-
 # ---- reliability-and-security (b) rows ---------------------------------------------------
 
 def test_row01_unreachable_api_fails_clearly_and_changes_nothing(octo, run):
@@ -437,7 +401,7 @@ def test_row24_put_body_is_the_whole_resource_with_only_the_drain_flag_changed(o
     (body,) = puts(octo)
     get = [b for m, p, q, b in octo.log if m == 'GET' and p == 'octopusservernodes/OctopusServerNodes-A']
     assert get  # the PUT is built from GET /octopusservernodes/{id}, not from the summary
-    expected = dict(octo._node_resource(dict(octo.nodes[NODE_A], IsInMaintenanceMode=False, LastModifiedOn=None)))
+    expected = dict(octo._node_resource(dict(octo.nodes[NODE_A], IsInMaintenanceMode=False, LastModifiedOn=None, LastModifiedBy=None)))
     assert dict(body, IsInMaintenanceMode=False) == expected
     assert body['IsInMaintenanceMode'] is True and body['MaxConcurrentTasks'] == 7 and body['Name'] == 'A'
 
