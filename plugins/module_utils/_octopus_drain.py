@@ -235,8 +235,8 @@ class NodeStep:
         if self.params['state'] != 'absent':
             raise StepFailed('Cannot make Octopus server node %s %s: no such node exists. Check name or id (names are matched '
                              'case-insensitively after trimming).%s' % (label, self.params['state'], hint))
-        self.out.update(node={}, msg='Octopus server node %s is already removed (no node has that %s).'
-                        % (label, 'name' if self.params.get('name') else 'id'), suggestions=hint.strip())
+        self.out.update(node={}, msg='Octopus server node %s is already removed (no node has that %s).%s'
+                        % (label, 'name' if self.params.get('name') else 'id', hint), suggestions=hint.strip())
         self._report_lost(label, known_tasks)
 
     def _report_lost(self, label, known_tasks):

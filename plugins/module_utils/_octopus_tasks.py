@@ -23,6 +23,7 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import
     find_node,
     list_tasks,
     seg,
+    suggest_nodes,
 )
 
 # Polls keep poll_interval for this many seconds of a phase, then grow by BACKOFF_FACTOR per
@@ -264,7 +265,7 @@ def _node_id(client, params):
     node = find_node(client, name=params['node_name'])
     if node is None:
         raise LookupError('Cannot cancel the tasks of Octopus server node %r: no node has that name. Check node_name, or pass node_id '
-                          'for a node that was already deleted.' % params['node_name'].strip())
+                          'for a node that was already deleted.%s' % (params['node_name'].strip(), suggest_nodes(client, params['node_name'])))
     return str(node['Id'])
 
 
