@@ -3,24 +3,28 @@
 # Copyright: Contributors to the octopus.ha collection
 """Action plugin for octopus.ha.octopus_node: shows progress while a drain is waited on.
 
-A module cannot print while it runs, so this plugin runs the waiting loop on the controller
-(``drive()`` from _octopus_drain, the same loop the module uses on its own) and runs the module
-once per poll with the internal ``_step`` option. Each run of the module observes the server and
-does only the change that is due; all decisions stay in module_utils. Between two polls the
-plugin prints ``octopus_node: <name> drained, N tasks still running (ids), Xs left``.
+A module cannot print while it runs, so this plugin runs a long wait as a few runs of the module
+(segments). Each run waits in the module, polling cheaply, and returns when the node's tasks
+changed, when the phase of the wait changed, or when its segment is over (after about 1, 2, 4, 8
+minutes, then every 10 minutes); the plugin prints a progress line and runs the module again to
+resume the wait. All decisions stay in the module (module_utils/_octopus_drain.py); the plugin
+only prints, carries the module's resume state (plus the time its own start-up took) to the next
+run, and reports what the wait had done when a run dies. Check mode, ``wait: false`` and ``state: present`` are one run.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import time
+
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_drain import drive
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import Timer
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_drain import SEGMENT_OPTION, finish
 
 display = Display()
 MODULE = 'octopus.ha.octopus_node'
+PHASE_OF = {'waiting': 'wait', 'cancelling': 'cancel', 'watching': 'delete'}
 
 
 def warning_text(warning):
@@ -39,37 +43,54 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    clock = staticmethod(time.monotonic)
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
-        if '_step' in args:
-            result.update(failed=True, msg='The _step option of octopus.ha.octopus_node is internal to its action plugin; remove it.')
+        if SEGMENT_OPTION in args:
+            result.update(failed=True, msg='Unsupported parameters for (%s) module: %s.' % (MODULE, SEGMENT_OPTION))
             return result
-        first = self._step(args, task_vars, 'poll', [])
-        params = first.pop('loop_params', None)
-        if params is None:
-            # The module rejected its options (or could not start): nothing to loop on.
-            result.update(first)
-            return result
-        pending = [first]
-
-        def step(kind, known_tasks):
-            return pending.pop() if pending else self._step(args, task_vars, kind, known_tasks)
-
-        final = drive(step, params, Timer(), progress=display.display)
-        invocation = first.get('invocation')
-        if not self._play_context.diff:
-            final.pop('diff', None)
-        final.pop('loop_params', None)
-        result.update(final)
-        if invocation:
-            invocation.get('module_args', {}).pop('_step', None)
-            result['invocation'] = invocation
+        resume, warnings, last_line = None, [], None
+        while True:
+            started = self.clock()
+            outcome = self._segment(args, task_vars, resume)
+            warnings.extend(w for w in outcome.pop('warnings', []) if w not in warnings)
+            state = outcome.get('resume')
+            if not isinstance(state, dict):
+                break
+            # The module's start-up is time of the wait too: book it, so the deadlines stay the controller's.
+            gap = max(0.0, self.clock() - started - float(state.get('ran') or 0))
+            resume = self._carry(state, gap)
+            if state.get('progress') and state['progress'] != last_line:
+                display.display(state['progress'])
+                last_line = state['progress']
+        if resume is not None and 'elapsed' not in outcome:
+            # A run that did not finish normally (a crash, a killed module): report what the wait had done so far.
+            total = dict(resume['total'], status='done', failed=True, msg=str(outcome.get('msg') or 'The octopus_node module failed.'))
+            outcome = dict(finish(total, resume['params']), **dict((k, v) for k, v in outcome.items() if k not in total))
+            if not self._play_context.diff:
+                outcome.pop('diff', None)
+        if warnings:
+            outcome['warnings'] = warnings
+        result.update(outcome)
         return result
 
-    def _step(self, args, task_vars, kind, known_tasks):
-        """Run the module for one step and return its outcome with warnings as plain text."""
-        module_args = dict(args, _step=dict(kind=kind, known_tasks=list(known_tasks)))
+    @staticmethod
+    def _carry(state, gap):
+        """What the next run resumes from: the module's state, with the time between the two runs added."""
+        total = state['total']
+        phase = PHASE_OF.get(total.get('status'))
+        if phase:
+            total['elapsed'][phase] = total['elapsed'].get(phase, 0.0) + gap
+        return dict(total=total, phase_elapsed=float(state.get('phase_elapsed') or 0) + gap,
+                    since_full=float(state.get('since_full') or 0) + gap, params=state.get('params') or {})
+
+    def _segment(self, args, task_vars, resume):
+        """Run the module for one segment and return its result with warnings as plain text."""
+        module_args = dict(args)
+        module_args[SEGMENT_OPTION] = dict(resume=None if resume is None else dict(
+            total=resume['total'], phase_elapsed=resume['phase_elapsed'], since_full=resume['since_full']))
         outcome = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
         outcome['warnings'] = [warning_text(w) for w in outcome.get('warnings') or []]
         for key in ('_ansible_parsed', 'deprecations'):

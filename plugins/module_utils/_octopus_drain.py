@@ -9,13 +9,17 @@ It may change without notice between any two releases.
 Design: ``NodeStep.run(kind)`` observes the server (node, summary, tasks) and performs at most
 the changes that are due *now* (drain PUT, cancels, DELETE). It keeps no state between calls,
 so a re-run after a crash at any point converges. ``drive()`` is the single waiting loop: it
-calls a step, merges its outcome and sleeps on a ``PollSchedule``. The module calls ``drive()``
-with an in-process step; the action plugin calls the same ``drive()`` with a step that runs
-the module once (``_step`` option), so it can print progress between polls.
+calls a step, merges its outcome and sleeps on a ``PollSchedule``; between two steps a quiet poll
+(``NodeStep.quiet``, one request) tells whether anything changed. The action plugin runs the
+module in segments (``drive(..., segmented=True)``): each run waits in process until something
+changes or the segment is over, then returns so that the plugin prints a progress line, and the
+next run resumes the wait from what the previous one returned.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, write_with_reread
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
@@ -27,12 +31,14 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import
     list_tasks,
     node_is_task_node,
     offline_seconds,
+    parse_timestamp,
     read_summary,
     seg,
     suggest_nodes,
     task_capacity,
 )
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import (
+    REFRESH_SECONDS,
     PollSchedule,
     cancel_tasks,
     is_terminal,
@@ -41,7 +47,7 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import (
     task_ids,
 )
 
-# Step kinds, passed by drive() (and by the action plugin through the module's _step option).
+# Step kinds, passed by drive() to NodeStep.run.
 POLL = 'poll'                      # observe, drain if needed, delete when idle
 DRAIN_EXPIRED = 'drain_expired'    # drain_timeout passed: fail, or cancel (cancel_on_timeout)
 CANCEL_POLL = 'cancel_poll'        # waiting for cancelled tasks to become terminal
@@ -49,12 +55,16 @@ CANCEL_EXPIRED = 'cancel_expired'  # cancel_timeout passed: report stuck tasks
 WATCH_POLL = 'watch_poll'          # after deleting an online node: has it registered again?
 WATCH_EXPIRED = 'watch_expired'    # reregistration_watch passed: the last look
 STEP_KINDS = (POLL, DRAIN_EXPIRED, CANCEL_POLL, CANCEL_EXPIRED, WATCH_POLL, WATCH_EXPIRED)
+# The action plugin's internal channel to the module (see NodeModule).
+SEGMENT_OPTION = '_octopus_node_segment'
 
 DONE, WAITING, CANCELLING, WATCHING = 'done', 'waiting', 'cancelling', 'watching'
 PHASES = ('drain', 'wait', 'cancel', 'delete')
 LIST_KEYS = ('cancelled_tasks', 'interrupted_tasks', 'lost_tasks', 'stuck_tasks', 'plan')
 FLAG_KEYS = ('gone', 'record_kept', 'reregistered')
 HIDDEN_NODE_KEYS = ('Links',)
+# Bookkeeping the server changes at every write: not part of a diff.
+DIFF_IGNORED_KEYS = ('LastModifiedOn', 'LastModifiedBy')
 
 
 class StepFailed(Exception):
@@ -139,7 +149,7 @@ def new_outcome():
     return dict(status=DONE, failed=False, msg='', changed=False, before=None, node=None, found=False,
                 cancelled_tasks=[], running_tasks=[], stuck_tasks=[], interrupted_tasks=[], lost_tasks=[],
                 blocked_by=[], deleted=False, removed_by_other=False, offline=False, gone=False, record_kept=False,
-                reregistered=False, plan=[], suggestions='', elapsed=dict((p, 0.0) for p in PHASES), warnings=[])
+                reregistered=False, plan=[], suggestions='', elapsed=dict((p, 0.0) for p in PHASES), warnings=[], tasks_seen=[])
 
 
 def cancellable(task):
@@ -181,6 +191,21 @@ class NodeStep:
         self.out['changed'] = self.out['changed'] or self.client.mutating_requests_sent > sent
         return self.out
 
+    def quiet(self, total):
+        """The cheap poll between two full steps: one request, the node's blocking work. True when it changed since
+        ``total`` was observed (or cannot be told); the display details in ``total`` are refreshed either way."""
+        node_id = (total.get('node') or total.get('before') or {}).get('Id')
+        if not node_id:
+            return True
+        try:
+            tasks = list_tasks(self.client, node_id=node_id, states=BLOCKING_STATES)
+        except OctopusApiError:
+            return True  # the full step reads again, with the whole error handling
+        seen = task_digest(tasks, self.client.server_date())
+        changed = digest_key(seen) != digest_key(total.get('tasks_seen') or [])
+        total['tasks_seen'] = seen
+        return changed
+
     def _run(self, kind, known_tasks):
         params = self.params
         node = find_node(self.client, name=params.get('name'), node_id=params.get('id'))
@@ -203,6 +228,7 @@ class NodeStep:
                 self._missing(known_tasks)
                 return
         tasks = list_tasks(self.client, node_id=node['Id'], states=BLOCKING_STATES)
+        self.out['tasks_seen'] = task_digest(tasks, self.client.server_date())
         tasks = self._cancel_interrupted(node, tasks)
         if self.out['gone']:
             self._gone(node, tasks)
@@ -628,6 +654,21 @@ def _has_changes(node, changes):
 
 # ---- the waiting loop (module and action plugin) -----------------------------------------
 
+# A run started by the action plugin returns to it (so that it prints a progress line) once it has
+# waited this long, as a function of how long the phase has lasted so far: lines after about 1, 2,
+# 4, 8 minutes, then every 10 minutes. A change of the node's blocking work ends the run earlier,
+# once a quarter of that has passed. Each run is one module start-up on the controller.
+SEGMENT_MIN = 60.0
+SEGMENT_MAX = 600.0
+CHANGE_FRACTION = 0.25
+PHASE_WORDS = {WAITING: 'drain_timeout', CANCELLING: 'cancel_timeout', WATCHING: 'reregistration_watch'}
+
+
+def segment_seconds(phase_elapsed):
+    """How long one run of a segmented wait lasts when nothing changes."""
+    return min(SEGMENT_MAX, max(SEGMENT_MIN, phase_elapsed))
+
+
 def merge(total, step):
     """Fold one step outcome into the running result of drive()."""
     step = dict(new_outcome(), **step)
@@ -659,55 +700,206 @@ def merge(total, step):
     return step
 
 
-def progress_line(name, step, remaining):
-    if step.get('status') == WATCHING:
-        return 'octopus_node: %s deleted, watching for a re-registration, %ds left' % (name, int(remaining))
-    ids = step.get('running_tasks') or []
-    what = 'cancelling' if step.get('status') == CANCELLING else 'drained'
-    return ('octopus_node: %s %s, %d tasks still running (%s), %ds left'
-            % (name, what, len(ids), ', '.join(ids[:10]) + (', ...' if len(ids) > 10 else ''), int(remaining)))
+# ---- what a person reads while it waits ----------------------------------------------------
+
+def task_digest(tasks, server_now):
+    """The node's unfinished blocking work as the progress lines show it, with how long each task has run (server clock)."""
+    seen = []
+    for task in tasks:
+        if is_terminal(task):
+            continue
+        started = parse_timestamp(task.get('StartTime'))
+        since = started if started is not None else parse_timestamp(task.get('QueueTime'))
+        seconds = max(0, int(server_now - since)) if server_now is not None and since is not None else None
+        seen.append(dict(Id=str(task.get('Id')), State=task.get('State'), Description=str(task.get('Description') or task.get('Name') or ''),
+                         interrupted=bool(task.get('HasPendingInterruptions')), started=started is not None, seconds=seconds))
+    return seen
 
 
-def drive(step, params, timer, progress=None):
+def digest_key(seen):
+    """What a quiet poll compares: which tasks, in which state, waiting on a human or not (not how long they ran)."""
+    return sorted((t['Id'], t['State'], t['interrupted']) for t in seen)
+
+
+def plural(count, word):
+    return '%d %s%s' % (count, word, '' if count == 1 else 's')
+
+
+def duration_text(seconds):
+    """4m10s, 12s, 1h02m."""
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return '%ds' % seconds
+    if seconds < 3600:
+        return '%dm%02ds' % (seconds // 60, seconds % 60) if seconds % 60 else '%dm' % (seconds // 60)
+    return '%dh%02dm' % (seconds // 3600, (seconds % 3600) // 60)
+
+
+def task_line(task):
+    """'ServerTasks-6 Deploy Web 1.0.0 to Production, running 4m10s'."""
+    ran = '' if task.get('seconds') is None else ' ' + duration_text(task['seconds'])
+    if task.get('interrupted'):
+        how = 'waiting for a manual intervention' + (', running%s' % ran if task.get('started') else '')
+    elif task.get('State') == 'Cancelling':
+        how = 'cancelling, running%s' % ran
+    elif task.get('State') == 'Queued':
+        how = 'queued%s' % ran
+    else:
+        how = 'running%s' % ran
+    text = ('%s %s' % (task['Id'], task.get('Description') or '')).strip()
+    return '%s, %s' % (text, how)
+
+
+MAX_TASK_LINES = 10
+
+
+def node_name(total, params):
+    """The node by its name (the record id only when the name is not known)."""
+    node = total.get('node') or total.get('before') or {}
+    return str(node.get('Name') or params.get('name') or node.get('Id') or params.get('id'))
+
+
+def progress_line(total, remaining, params):
+    """The progress text for one state of the wait: a header line, then one line per task."""
+    name = node_name(total, params)
+    left = '%s left' % duration_text(remaining)
+    status = total.get('status')
+    if status == WATCHING:
+        return 'octopus_node: %s deleted, watching whether it registers again (%s)' % (name, left)
+    ids = list(total.get('running_tasks') or [])
+    seen = dict((t['Id'], t) for t in total.get('tasks_seen') or [])
+    if not ids:
+        waiting = 'the tasks the cluster summary still counts'
+    elif status == CANCELLING:
+        waiting = '%d cancelled %s to end' % (len(ids), 'task' if len(ids) == 1 else 'tasks')
+    else:
+        waiting = plural(len(ids), 'task')
+    header = 'octopus_node: %s drained, waiting for %s (%s)%s' % (name, waiting, left, ':' if ids else '')
+    lines = [header]
+    for task_id in ids[:MAX_TASK_LINES]:
+        lines.append('  ' + task_line(seen.get(task_id) or dict(Id=task_id)))
+    if len(ids) > MAX_TASK_LINES:
+        lines.append('  ... and %d more' % (len(ids) - MAX_TASK_LINES))
+    return '\n'.join(lines)
+
+
+# ---- the loop --------------------------------------------------------------------------------
+
+class _Segment:
+    """When a run that the action plugin started returns to it (see SEGMENT_MIN)."""
+
+    def __init__(self, timer, phase_elapsed, running):
+        self.timer = timer
+        self.started = timer.clock()
+        self.length = segment_seconds(phase_elapsed)
+        self.running = list(running)
+        self.changed = False
+
+    def over(self, total):
+        self.changed = self.changed or list(total['running_tasks']) != self.running
+        ran = self.timer.clock() - self.started
+        return ran >= self.length or (self.changed and ran >= CHANGE_FRACTION * self.length)
+
+
+def drive(step, params, timer, progress=None, quiet=None, resume=None, segmented=False):
     """Run steps until the node is done, waiting on a PollSchedule (the one waiting loop).
 
-    ``step(kind, known_tasks)`` returns an outcome dict (NodeStep.run, or the module run once
-    by the action plugin). ``progress(line)`` receives one line per poll while waiting. Time
-    spent waiting is booked to the ``wait`` phase (drain_timeout) or the ``cancel`` phase
-    (cancel_timeout); the steps book their own requests to drain, cancel and delete.
+    ``step(kind, known_tasks)`` returns an outcome dict (NodeStep.run). ``quiet(total)`` is the
+    cheap poll between two steps (by default NodeStep.quiet when ``step`` is NodeStep.run): one
+    request, True when the blocking work changed; a full step also runs at least every
+    REFRESH_SECONDS and at each deadline. Without a ``quiet`` every poll is a full step. ``progress(text)`` receives the progress text at each poll.
+
+    ``segmented`` (the action plugin's runs): return early, with the merged outcome and a
+    ``resume`` dict, right after the first step when a wait starts, at a change of phase, and when
+    the segment is over (see SEGMENT_MIN); ``resume`` (that dict, as the action plugin passes it
+    back) continues the wait in a new run. Time spent waiting is booked to the ``wait`` phase
+    (drain_timeout), the ``cancel`` phase (cancel_timeout) or the ``delete`` phase (the
+    re-registration watch); the steps book their own requests to drain, cancel and delete.
     """
-    name = params.get('name') or params.get('id')
-    total = merge(None, step(POLL, []))
     phases = {WAITING: (POLL, DRAIN_EXPIRED, 'drain_timeout', 'wait'),
               CANCELLING: (CANCEL_POLL, CANCEL_EXPIRED, 'cancel_timeout', 'cancel'),
               WATCHING: (WATCH_POLL, WATCH_EXPIRED, 'reregistration_watch', 'delete')}
+    if quiet is None:
+        quiet = getattr(getattr(step, '__self__', None), 'quiet', None)  # NodeStep.run comes with its quiet poll
+    if resume:
+        total, phase_elapsed, since_full = resume['total'], resume['phase_elapsed'], resume['since_full']
+    else:
+        total, phase_elapsed, since_full = merge(None, step(POLL, [])), 0.0, 0.0
+        if segmented and total['status'] in phases:
+            return paused(total, 0.0, 0.0, params[phases[total['status']][2]], 0.0, params)
     while total['status'] in phases:
         status = total['status']
         poll, expired, timeout, phase = phases[status]
-        schedule = PollSchedule(timer, params[timeout], params['poll_interval'], params['max_poll_interval'])
+        schedule = PollSchedule(timer, params[timeout], params['poll_interval'], params['max_poll_interval'], elapsed=phase_elapsed)
+        segment = _Segment(timer, phase_elapsed, total['running_tasks']) if segmented else None
+        last_full = timer.clock() - since_full
         booked = sum(total['elapsed'].values())
+        started = timer.clock()
         kind = poll
         while total['status'] == status and kind == poll:
             if progress:
-                progress(progress_line(name, total, schedule.remaining()))
+                progress(progress_line(total, schedule.remaining(), params))
             kind = poll if schedule.pause() else expired
-            total = merge(total, step(kind, total['running_tasks']))
-        total['elapsed'][phase] += max(0.0, schedule.elapsed() - (sum(total['elapsed'].values()) - booked))
+            due = kind != poll or quiet is None or status == WATCHING or timer.clock() - last_full >= REFRESH_SECONDS
+            if due or quiet(total):
+                total = merge(total, step(kind, total['running_tasks']))
+                last_full = timer.clock()
+            if segment is not None and total['status'] == status and kind == poll and segment.over(total):
+                book_wait(total, phase, timer.clock() - started, booked)
+                return paused(total, schedule.elapsed(), timer.clock() - last_full, schedule.remaining(),
+                              timer.clock() - segment.started, params)
+        book_wait(total, phase, timer.clock() - started, booked)
         if total['status'] == status:
             # An expired step must end the phase; never start a second deadline for the same phase.
-            total.update(status=DONE, failed=True, msg=total['msg'] or 'Octopus server node %s did not settle before %s.' % (name, timeout))
+            total.update(status=DONE, failed=True, msg=total['msg'] or 'Octopus server node %s did not settle before %s.'
+                         % (node_name(total, params), timeout))
+        phase_elapsed, since_full = 0.0, 0.0
+        if segmented and total['status'] in phases:
+            return paused(total, 0.0, 0.0, params[phases[total['status']][2]], timer.clock() - started, params)
     return finish(total, params)
+
+
+def book_wait(total, phase, waited, booked):
+    """Book the time waited in this run to the phase, minus what the steps booked themselves meanwhile."""
+    total['elapsed'][phase] += max(0.0, waited - (sum(total['elapsed'].values()) - booked))
+
+
+def paused(total, phase_elapsed, since_full, remaining, ran, params):
+    """What a segmented run returns while the wait goes on: the merged outcome and how to resume it."""
+    return dict(changed=total['changed'], resume=dict(total=total, phase_elapsed=phase_elapsed, since_full=since_full,
+                                                      remaining=remaining, ran=ran, params=loop_params(params),
+                                                      progress=progress_line(total, remaining, params)))
+
+
+def diff_view(node):
+    """The node as diffed: without its links and the server's bookkeeping (LastModifiedOn, LastModifiedBy)."""
+    return dict((k, v) for k, v in node_view(node).items() if k not in DIFF_IGNORED_KEYS)
+
+
+def node_diff(before, after, params):
+    """Only the fields that change; a deleted node shows all its fields going away."""
+    before, after = diff_view(before), diff_view(after)
+    keys = set(before) | set(after)
+    changed = sorted(k for k in keys if before.get(k) != after.get(k) or (k in before) != (k in after))
+    label = 'Octopus server node %s' % (before.get('Name') or after.get('Name') or params.get('name') or params.get('id'))
+    node_id = before.get('Id') or after.get('Id')
+    if node_id:
+        label += ' (%s)' % node_id
+    return dict(before=dict((k, before[k]) for k in changed if k in before),
+                after=dict((k, after[k]) for k in changed if k in after),
+                before_header=label, after_header=label if after else '%s (deleted)' % label)
 
 
 def finish(total, params):
     """Shape the merged outcome into the module result."""
-    result = dict((k, v) for k, v in total.items() if k not in ('status', 'found', 'offline', 'gone', 'suggestions'))
+    internal = ('status', 'found', 'offline', 'gone', 'suggestions', 'tasks_seen')
+    result = dict((k, v) for k, v in total.items() if k not in internal)
     if not total['found'] and total.get('suggestions'):
         result['warnings'] = list(result['warnings']) + ['No Octopus server node is named %r.%s' % (params.get('name'), ' ' +
                                                                                                 total['suggestions'])]
     result['elapsed'] = dict((k, round(v, 3)) for k, v in total['elapsed'].items())
     result['reason'] = params.get('reason')
-    result['diff'] = dict(before=total['before'] or {}, after=total['node'] or {})
+    result['diff'] = node_diff(total['before'] or {}, total['node'] or {}, params)
     if not total['found']:
         result['before'] = {}
     return result
@@ -732,38 +924,62 @@ def check_params(params):
     for key in ('max_concurrent_tasks', 'drained'):
         if params.get(key) is not None and params['state'] != 'present':
             errors.append('%s applies only to state=present (got state=%s)' % (key, params['state']))
-    step = params.get('_step')
-    if step is not None and step.get('kind') not in STEP_KINDS:
-        errors.append('_step is internal to the octopus_node action plugin')
     if errors:
         return 'Invalid octopus_node options: %s. Nothing was changed.' % '; '.join(errors)
     return None
 
 
 def loop_params(params):
-    """What drive() needs, returned to the action plugin with each step."""
+    """What the action plugin needs of the validated options to word its progress lines and merge a failed run."""
     keys = ('name', 'id', 'state', 'drain_timeout', 'cancel_timeout', 'poll_interval', 'max_poll_interval', 'reason',
             'reregistration_watch')
     return dict((k, params.get(k)) for k in keys)
 
 
+class NodeModule(AnsibleModule):
+    """The octopus_node AnsibleModule. Its action plugin runs a long wait as several runs of the module and passes
+    each run where to resume in SEGMENT_OPTION. That channel is taken out of the parameters before they are
+    validated, so it is in no argument spec: not in ansible-doc, not in an 'Unsupported parameters' error."""
+
+    segment = None
+
+    def _load_params(self):
+        super(NodeModule, self)._load_params()
+        self.segment = self.params.pop(SEGMENT_OPTION, None)
+
+
+def resume_state(segment):
+    """The validated resume state of a segmented run (None: start), or raise ValueError."""
+    if not isinstance(segment, dict):
+        raise ValueError('not a dict')
+    resume = segment.get('resume')
+    if resume is None:
+        return None
+    if not isinstance(resume, dict) or not isinstance(resume.get('total'), dict) or resume['total'].get('status') not in PHASE_WORDS:
+        raise ValueError('no waiting state to resume')
+    total = dict(new_outcome(), **resume['total'])
+    total['elapsed'] = dict(dict((p, 0.0) for p in PHASES), **(total.get('elapsed') or {}))
+    return dict(total=total, phase_elapsed=float(resume.get('phase_elapsed') or 0), since_full=float(resume.get('since_full') or 0))
+
+
 def run_node(module, client_factory, timer):
-    """The whole octopus_node module run (or one step of it when the action plugin sets _step)."""
+    """The whole octopus_node module run, or one segment of a wait when the action plugin runs it (NodeModule.segment)."""
     params = module.params
     error = check_params(params)
     if error:
         return dict(failed=True, changed=False, msg=error)
+    segment = getattr(module, 'segment', None)
+    try:
+        resume = resume_state(segment) if segment is not None else None
+    except ValueError as exc:
+        return dict(failed=True, changed=False, msg='The octopus_node action plugin passed an invalid internal state (%s). Nothing was '
+                    'changed; run the task again.' % exc)
     try:
         client = client_factory(module)
     except OctopusApiError as exc:
         return dict(failed=True, changed=False, msg=str(exc))
     stepper = NodeStep(client, params, timer, check_mode=module.check_mode)
-    step = params.get('_step')
-    if step is not None:
-        outcome = stepper.run(step['kind'], step.get('known_tasks'))
-        outcome['loop_params'] = loop_params(params)
-        return outcome
-    result = drive(stepper.run, params, timer)
-    if not module._diff:
+    result = drive(stepper.run, params, timer, quiet=stepper.quiet, resume=resume, segmented=segment is not None)
+    if 'resume' not in result and not module._diff:
         result.pop('diff', None)
     return result

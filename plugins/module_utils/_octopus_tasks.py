@@ -26,14 +26,18 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import
     suggest_nodes,
 )
 
-# Polls keep poll_interval for this many seconds of a phase, then grow by BACKOFF_FACTOR per
-# poll up to max_poll_interval. Short waits (a 60 s deployment) are therefore never slowed down.
-BACKOFF_AFTER = 120.0
-BACKOFF_FACTOR = 1.5
+# The pause between two polls of a wait is this fraction of the time waited so far (in whole
+# seconds), at least poll_interval and at most max_poll_interval. So a task that ends after T
+# seconds of waiting is seen at most max(poll_interval, T / 25) seconds late (4 %), and a long wait
+# costs few requests: with the defaults (1 s, 30 s) about 160 polls for 30 minutes instead of 1800.
+POLL_FRACTION = 0.04
 # Even when a poll took longer than the interval, sleep at least this long (never a busy loop).
 MIN_SLEEP = 1.0
+# Facts a poll does not need every time (the cluster summary, the node record) are read again at
+# least this often (seconds), and whenever the cheap read shows a change.
+REFRESH_SECONDS = 60.0
 TASK_STATES = ('Queued', 'Executing', 'Cancelling')
-# octopus_task_cancel has no max_poll_interval option: its waits back off to this after BACKOFF_AFTER.
+# octopus_task_cancel has no max_poll_interval option: its waits grow to at most this.
 CANCEL_MAX_POLL_INTERVAL = 30
 
 
@@ -54,22 +58,28 @@ class Timer:
             time.sleep(seconds)
 
 
+def poll_interval_after(waited, poll_interval, max_poll_interval):
+    """The pause before the next poll after ``waited`` seconds of a wait (see POLL_FRACTION), in whole seconds."""
+    return float(min(max(poll_interval, max_poll_interval or 0), max(poll_interval, int(waited * POLL_FRACTION))))
+
+
 class PollSchedule:
     """When to poll during one waiting phase that ends at a deadline.
 
     ``pause()`` sleeps until the next poll and returns False once the deadline has passed, so
     a loop looks like ``while True: poll(); if done or not schedule.pause(): break``. The last
-    poll happens at the deadline itself, so a task that ends just in time is seen.
+    poll happens at the deadline itself, so a task that ends just in time is seen. ``elapsed``
+    continues a phase that an earlier run began (the action plugin runs a long wait in segments).
     """
 
-    def __init__(self, timer, timeout, poll_interval, max_poll_interval):
+    def __init__(self, timer, timeout, poll_interval, max_poll_interval, elapsed=0.0):
         self.timer = timer
-        self.started = timer.clock()
+        now = timer.clock()
+        self.started = now - max(0.0, elapsed)
         self.deadline = self.started + max(0, timeout)
         self.poll_interval = max(1, poll_interval)
         self.max_poll_interval = max(self.poll_interval, max_poll_interval or 0)
-        self.interval = self.poll_interval
-        self.last_poll = self.started
+        self.last_poll = now
 
     def remaining(self):
         return max(0.0, self.deadline - self.timer.clock())
@@ -78,10 +88,8 @@ class PollSchedule:
         return self.timer.clock() - self.started
 
     def next_interval(self):
-        """The pause before the next poll: poll_interval for BACKOFF_AFTER seconds, then x1.5 up to the maximum."""
-        if self.timer.clock() - self.started >= BACKOFF_AFTER:
-            self.interval = min(self.interval * BACKOFF_FACTOR, self.max_poll_interval)
-        return self.interval
+        """The pause before the next poll: a fraction of the time waited so far, between poll_interval and the maximum."""
+        return poll_interval_after(self.elapsed(), self.poll_interval, self.max_poll_interval)
 
     def pause(self):
         """Sleep until the next poll; False (without sleeping) when the deadline has already passed."""
@@ -204,18 +212,27 @@ def wait_terminal(client, ids, schedule, progress=None):
 
     Returns dict(states={id: final state}, stuck=[ids still running], owner_gone=[ids among
     stuck whose owning node is offline or deleted]). A task stuck in Cancelling because its node
-    is gone is reported at once instead of being waited on (only a live owner finishes a cancel).
+    is gone is reported instead of being waited on (only a live owner finishes a cancel). One poll
+    is one request (the tasks); the owners (the cluster summary) are read at the first poll, then
+    every REFRESH_SECONDS and whenever a task changed state.
     """
     pending = [str(i) for i in ids]
     states, owner_gone = {}, []
+    owners_read = None
     while pending:
         current = read_tasks(client, pending)
+        changed = False
         for task_id in pending:
-            states[task_id] = current[task_id].get('State') if task_id in current else 'Missing'
+            state = current[task_id].get('State') if task_id in current else 'Missing'
+            changed = changed or states.get(task_id) != state
+            states[task_id] = state
         running = [current[i] for i in pending if i in current and not is_terminal(current[i])]
-        dead = owners_gone(client, running)
-        owner_gone.extend(i for i in dead if i not in owner_gone)
-        pending = [str(t.get('Id')) for t in running if str(t.get('Id')) not in dead]
+        now = schedule.timer.clock()
+        if running and (changed or owners_read is None or now - owners_read >= REFRESH_SECONDS or schedule.remaining() <= 0):
+            dead = owners_gone(client, running)
+            owners_read = now
+            owner_gone.extend(i for i in dead if i not in owner_gone)
+        pending = [str(t.get('Id')) for t in running if str(t.get('Id')) not in owner_gone]
         if not pending:
             break
         if progress:

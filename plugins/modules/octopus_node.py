@@ -27,7 +27,7 @@ description:
     it, such as a deployment paused on a manual intervention, which resumes only on the node that started it.
   - A node the server reports offline counts as gone only once the server has not seen it for O(offline_grace) seconds,
     measured with the server's clock (C(LastSeen) against the C(Date) of the summary answer), never the local clock. Until
-    then it is drained and waited on like a live node. Once gone, its tasks are orphans: they are cancelled, reported in
+    then it is drained and waited on like a live node. Once gone, its tasks are orphans; they are cancelled, reported in
     RV(lost_tasks), and the record is deleted (see the notes).
   - The node is never deleted while it still runs C(Executing) tasks, unless O(force=true); the tasks are then listed in
     RV(lost_tasks).
@@ -41,9 +41,11 @@ description:
     capacity being removed. O(force=true) overrides the guard with a warning.
   - Every step is idempotent and decided from what the server reports, so re-running after a failure, a timeout or an
     interrupted run converges. A write whose answer was lost is settled by reading the node again, never by re-sending it.
-  - While waiting, the action plugin of this module prints one progress line per poll (node, number and ids of running tasks,
-    time left). It runs the module once per poll in a short internal step (see O(_step)); all decisions are made by the
-    module.
+  - While waiting, the action plugin of this module prints progress lines with the node's name, the time left, and each task
+    it waits for with its description and how long it has run by the server's clock. The wait runs inside the module, which reads
+    only the node's tasks at each poll (one request) and the node and the cluster summary again when something changed
+    or once a minute; the module returns to the action plugin for a progress line when the tasks change and at least
+    every 10 minutes, and the next run resumes the wait. All decisions are made by the module.
 author:
   - octopus.ha maintainers (@octopus-ha)
 options:
@@ -90,11 +92,13 @@ options:
     default: 1800
   poll_interval:
     description:
-      - Seconds between two reads of the node and its tasks while waiting. Must be at least 1.
-      - The interval stays at this value for the first two minutes of a wait, then grows by half at each poll up to
-        O(max_poll_interval).
+      - Shortest interval, in seconds, between two reads of the node's tasks while waiting. Must be at least 1.
+      - The interval grows with the time waited so far, to a 25th of it (a task that ends after 10 minutes of waiting is
+        seen at most 24 seconds late), from this value up to O(max_poll_interval).
+      - A poll reads only the node's tasks (one request). The node and the cluster summary are read again when the tasks
+        changed, at least once a minute, and at each deadline.
     type: int
-    default: 5
+    default: 1
   max_poll_interval:
     description:
       - Longest interval between two reads while waiting. Must not be smaller than O(poll_interval).
@@ -169,10 +173,6 @@ options:
     description:
       - Free text returned in RV(reason), for audit logs, for example the Auto Scaling lifecycle action token.
     type: str
-  _step:
-    description:
-      - Internal, set only by the action plugin of this module to run one poll of the wait loop. Do not set it.
-    type: dict
 extends_documentation_fragment:
   - octopus.ha._octopus
   - octopus.ha._octopus.attributes
@@ -187,7 +187,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The node before and after. After a deletion the after state is empty.
+      - Only the fields that change, before and after, without the server's bookkeeping (C(LastModifiedOn),
+        C(LastModifiedBy)). A deletion shows every field of the record going away.
 notes:
   - The service account needs the C(AdministerSystem) permission to change or delete nodes, and C(TaskView) and C(TaskCancel)
     to cancel tasks.
@@ -323,15 +324,13 @@ reason:
   sample: ASG lifecycle 6c1a2a1b-...
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusClient, octopus_argument_spec
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_drain import run_node
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_drain import NodeModule, run_node
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import Timer, exit_module
 
 
 def main():
-    module = AnsibleModule(
+    module = NodeModule(
         argument_spec=octopus_argument_spec(
             name=dict(type='str'),
             id=dict(type='str'),
@@ -340,7 +339,7 @@ def main():
             drained=dict(type='bool'),
             wait=dict(type='bool', default=True),
             drain_timeout=dict(type='int', default=1800),
-            poll_interval=dict(type='int', default=5),
+            poll_interval=dict(type='int', default=1),
             max_poll_interval=dict(type='int', default=30),
             cancel_on_timeout=dict(type='bool', default=False),
             pending_interruptions=dict(type='str', choices=['block', 'cancel'], default='block'),
@@ -352,7 +351,6 @@ def main():
             delete_online=dict(type='bool', default=True),
             reregistration_watch=dict(type='int', default=30),
             reason=dict(type='str'),
-            _step=dict(type='dict'),
         ),
         mutually_exclusive=[('name', 'id')],
         required_one_of=[('name', 'id')],

@@ -69,7 +69,9 @@ options:
   poll_interval:
     description:
       - Seconds between two reads of the tasks while waiting. Must be at least 1.
-      - After two minutes of waiting the interval grows by half at each poll, up to 30 seconds.
+      - The interval grows with the time waited so far, to a 25th of it, up to 30 seconds. A poll reads only the tasks; the
+        cluster summary (are their nodes still online?) is read at the first poll, when a task changed state, and once a
+        minute.
     type: int
     default: 5
 extends_documentation_fragment:

@@ -4,10 +4,11 @@
 
     cd /work/main && . scripts/env.sh
     python tools/bench/scale_in_bench.py                  # everything (about 6 minutes)
-    python tools/bench/scale_in_bench.py --only latency   # latency | requests | many
+    python tools/bench/scale_in_bench.py --only latency   # latency | requests | many | wait | role
     python tools/bench/scale_in_bench.py --quick          # fewer samples, sped-up clock only
+    python tools/bench/scale_in_bench.py --only wait --drains 20,60,600,1800   # about 32 minutes, mostly asleep
 
-Three measurements (see docs/benchmarks.md for the results and how to read them):
+Five measurements (see docs/benchmarks.md for the results and how to read them):
 
 (a) drain latency: a node runs tasks with known remaining durations (20, 40 and 60 simulated
     seconds). The scale_in playbook removes it with the default poll interval. The ratio is
@@ -20,6 +21,17 @@ Three measurements (see docs/benchmarks.md for the results and how to read them)
     cancel what is left, delete). The seed loop is capped so it terminates.
 (c) removing 1, 10 and 50 nodes in one play (one inventory host per node, forks 10): wall time and
     request counts.
+(d) the cost of one wait ("wait"): one octopus_node state=absent task drains a node whose three tasks
+    end a third, two thirds and all of the drain length L after the start (L = 20 s, 60 s, 10 min,
+    30 min), waits and deletes it, at real speed. Measured: the controller CPU of the whole
+    ansible-playbook process tree (user + system time from wait4(): the playbook, its workers and
+    every module process, which run on the controller for localhost), the API requests and how
+    many each poll sent, the progress lines printed, and the latency ratio (start to DELETE) /
+    (start to the end of the last task), on the simulator's clock (= the real clock at speed 1).
+    The long drains run at the same time (they sleep most of the time). ``--tls`` adds a 10-minute
+    drain over https.
+(e) the same for the whole octopus.ha.scale_in playbook ("role"), with the node's service stopped
+    on the simulated Windows host so that the record is deleted.
 
 Results go to docs/benchmarks-data/scale_in.json and a Markdown table file next to it.
 """
@@ -34,6 +46,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from urllib.error import HTTPError
@@ -47,6 +60,8 @@ from octosim.timeutil import parse_time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 DATA_DIR = os.path.join(ROOT, 'docs', 'benchmarks-data')
 MANY_PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'scale_in_many.yml')
+DRAIN_PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'drain_one.yml')
+FAKE_WINDOWS = os.path.join(ROOT, 'tests', 'fake_windows')
 TARGET = 'OCTO-NODE-03'
 DEFAULT_POLL_INTERVAL = 5
 
@@ -277,6 +292,173 @@ def many_removal(count, speed, forks, task_seconds):
     }
 
 
+# --------------------------------------------------------------------------- (d) + (e) the cost of one wait
+def run_measured(cmd, env):
+    """Run a command; (rc, wall seconds, CPU seconds of its whole process tree, stdout)."""
+    started = time.monotonic()
+    with tempfile.TemporaryFile('w+') as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
+        dummy, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - started
+        out.seek(0)
+        text = out.read()
+    return proc.returncode, wall, usage.ru_utime + usage.ru_stime, text
+
+
+def poll_groups(entries, gap=0.5):
+    """API requests grouped into polls: requests less than ``gap`` seconds apart (simulator clock) are one poll."""
+    groups = []
+    for entry in entries:
+        when = sim_time(entry['time'])
+        if groups and when - groups[-1]['last'] <= gap:
+            groups[-1]['requests'].append(entry)
+            groups[-1]['last'] = when
+        else:
+            groups.append({'first': when, 'last': when, 'requests': [entry]})
+    return groups
+
+
+def wait_stats(log, start, target_id):
+    """Request counts of one removal: polls and how many requests each sent."""
+    api = [e for e in api_requests(log) if e.get('time') and sim_time(e['time']) >= start - 1]
+    groups = poll_groups(api)
+    waiting = groups[1:-1]   # the first poll drains, the last one deletes
+    one = [g for g in waiting if len(g['requests']) == 1]
+    tasks_only = [g for g in one if g['requests'][0]['path'] == '/api/tasks']
+    summaries = [e for e in api if e['path'] == '/api/octopusservernodes/summary']
+    return {
+        'api_requests': len(api),
+        'by_method': count_by_method(api),
+        'polls': len(groups),
+        'polls_with_one_request': len(one),
+        'polls_reading_only_tasks': len(tasks_only),
+        'polls_with_more': len(waiting) - len(one),
+        'summary_reads': len(summaries),
+        'max_requests_in_a_poll_while_waiting': max([len(g['requests']) for g in waiting] or [0]),
+        'target_id': target_id,
+    }
+
+
+def removal_timing(sim, start, node_name):
+    """(seconds from start to the last task's end, seconds from start to the DELETE of the node) on the simulator's clock."""
+    state = sim.control.state()
+    node_id = 'OctopusServerNodes-' + node_name
+    ends = [sim_time(t['CompletedTime']) for t in state['tasks'] if t.get('CompletedTime') and t.get('ServerNode') == node_id]
+    log = sim.control.requests()
+    deletes = [sim_time(r['time']) for r in api_requests(log)
+               if r['method'] == 'DELETE' and r['path'].endswith(node_id) and isinstance(r['status'], int) and r['status'] < 300]
+    last_end = max(ends) - start if ends else None
+    deleted = deletes[0] - start if deletes else None
+    return last_end, deleted, log, state
+
+
+def bench_env(sim, extra=None):
+    env = dict(os.environ)
+    env.update({'OCTOPUS_URL': sim.url, 'OCTOPUS_API_KEY': DEFAULT_ADMIN_KEY, 'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+                'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.default'})
+    env.update(extra or {})
+    return env
+
+
+def one_wait(length, tls=False):
+    """(d): one octopus_node task removing a node whose tasks end at L/3, 2L/3 and L."""
+    durations = [round(length / 3.0, 1), round(2 * length / 3.0, 1), float(length)]
+    with SimulatorProcess(cluster_config(1), tls=tls) as sim:
+        for index, duration in enumerate(durations):
+            sim.control.add_task(Name='Deploy', Description='Deploy Web 1.0.%d to Production' % index, SpaceId='Spaces-1',
+                                 State='Executing', ServerNode=TARGET, Duration=duration)
+        sim.control.clear_requests()
+        start = sim_time(sim.control.state()['clock']['epoch'])
+        variables = {'bench_node': TARGET, 'bench_drain_timeout': max(1800, 2 * length), 'bench_ca_path': sim.ca_path or ''}
+        cmd = ['ansible-playbook', DRAIN_PLAYBOOK, '-i', 'localhost,', '-c', 'local', '-e', json.dumps(variables)]
+        load = os.getloadavg()[0]
+        rc, wall, cpu, output = run_measured(cmd, bench_env(sim))
+        last_end, deleted, log, state = removal_timing(sim, start, TARGET)
+    row = {'part': 'wait', 'drain_seconds': length, 'tls': bool(tls), 'rc': rc, 'durations': durations,
+           'wall_seconds': round(wall, 1), 'controller_cpu_seconds': round(cpu, 2), 'load_at_start': round(load, 1),
+           'last_task_end': round(last_end, 2) if last_end is not None else None,
+           'delete_at': round(deleted, 2) if deleted is not None else None,
+           'ratio': round(deleted / last_end, 4) if deleted and last_end else None,
+           'seconds_after_last_task': round(deleted - last_end, 2) if deleted and last_end else None,
+           'progress_lines': [line for line in output.splitlines() if line.startswith('octopus_node: ')],
+           'task_states': sorted(t['State'] for t in state['tasks'])}
+    row.update(wait_stats(log, start, 'OctopusServerNodes-' + TARGET))
+    if rc != 0:
+        row['output_tail'] = output[-3000:]
+    return row
+
+
+def seed_service(state_dir, host, node_name):
+    """The simulated VM of the node: the Octopus service is installed and running (tests/fake_windows/README.md)."""
+    path = os.path.join(state_dir, 'hosts')
+    os.makedirs(path, exist_ok=True)
+    state = {
+        'services': {'octopusdeploy': {
+            'name': 'OctopusDeploy', 'display_name': 'OctopusDeploy', 'state': 'running', 'start_mode': 'auto',
+            'username': 'LocalSystem', 'octopus_instance': 'OctopusServer', 'dependencies': [],
+            'path': '"C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe" run --instance="OctopusServer"'}},
+        'octopus': {'instances': {'OctopusServer': {
+            'InstanceName': 'OctopusServer', 'ConfigurationFilePath': 'C:\\Octopus\\OctopusServer.config',
+            'config': {'Octopus.Server.NodeName': node_name}, 'ever_started': True}}},
+    }
+    with open(os.path.join(path, host + '.json'), 'w', encoding='utf-8') as handle:
+        json.dump(state, handle)
+
+
+def one_role_removal(length):
+    """(e): the octopus.ha.scale_in playbook, the node's service stopped on the simulated VM, tasks ending at L/3, 2L/3, L."""
+    durations = [round(length / 3.0, 1), round(2 * length / 3.0, 1), float(length)]
+    work = tempfile.mkdtemp(prefix='octoha-bench-')
+    seed_service(work, 'vm03', TARGET)
+    inventory = os.path.join(work, 'inventory.json')
+    with open(inventory, 'w', encoding='utf-8') as handle:
+        json.dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable},
+                                     'vm03': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}},
+                  handle)
+    with SimulatorProcess(cluster_config(1)) as sim:
+        for index, duration in enumerate(durations):
+            sim.control.add_task(Name='Deploy', Description='Deploy Web 1.0.%d to Production' % index, SpaceId='Spaces-1',
+                                 State='Executing', ServerNode=TARGET, Duration=duration)
+        sim.control.clear_requests()
+        start = sim_time(sim.control.state()['clock']['epoch'])
+        env = bench_env(sim, {'ANSIBLE_COLLECTIONS_PATH': FAKE_WINDOWS + os.pathsep + os.environ.get('ANSIBLE_COLLECTIONS_PATH', ''),
+                              'OCTOHA_FAKE_WINDOWS_DIR': work, 'OCTOHA_SIM_URL': sim.url})
+        variables = {'octopus_node_name': TARGET, 'node_remove_windows_host': 'vm03',
+                     'node_remove_drain_timeout': max(1800, 2 * length)}
+        cmd = ['ansible-playbook', 'octopus.ha.scale_in', '-i', inventory, '-e', json.dumps(variables)]
+        load = os.getloadavg()[0]
+        rc, wall, cpu, output = run_measured(cmd, env)
+        last_end, deleted, log, state = removal_timing(sim, start, TARGET)
+    row = {'part': 'role', 'drain_seconds': length, 'rc': rc, 'durations': durations, 'wall_seconds': round(wall, 1),
+           'controller_cpu_seconds': round(cpu, 2), 'load_at_start': round(load, 1),
+           'last_task_end': round(last_end, 2) if last_end is not None else None,
+           'delete_at': round(deleted, 2) if deleted is not None else None,
+           'ratio': round(deleted / last_end, 4) if deleted and last_end else None,
+           'seconds_after_last_task': round(deleted - last_end, 2) if deleted and last_end else None,
+           'progress_lines': [line for line in output.splitlines() if line.startswith('octopus_node: ')],
+           'task_states': sorted(t['State'] for t in state['tasks'])}
+    row.update(wait_stats(log, start, 'OctopusServerNodes-' + TARGET))
+    if rc != 0:
+        row['output_tail'] = output[-3000:]
+    return row
+
+
+def run_parallel(jobs):
+    """Run callables at the same time (each sleeps most of the time); their results in order."""
+    results = [None] * len(jobs)
+
+    def body(index, job):
+        results[index] = job()
+
+    threads = [threading.Thread(target=body, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 # --------------------------------------------------------------------------- report
 def machine_info():
     ansible_version = subprocess.run(['ansible', '--version'], capture_output=True, text=True, check=False).stdout.split('\n')[0]
@@ -322,12 +504,39 @@ def markdown(results):
             lines.append('| %(nodes)s | %(forks)s | %(wall_seconds)s | %(api_requests)s | %(requests_per_node)s | ' % row
                          + methods + ' | %(nodes_left)s | %(rc)s |' % row)
         lines.append('')
+    for part, title in (('wait', 'one octopus_node task (drain, wait, delete)'), ('role', 'the octopus.ha.scale_in playbook')):
+        rows = results.get(part)
+        if not rows:
+            continue
+        lines += ['%s:' % title, '',
+                  '| drain (s) | https | controller CPU (s) | wall (s) | ratio | s after last task | API requests | polls | '
+                  'polls of 1 request | summary reads | progress lines | load | rc |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+        for row in rows:
+            lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+                row['drain_seconds'], 'yes' if row.get('tls') else 'no', row['controller_cpu_seconds'], row['wall_seconds'],
+                row['ratio'], row['seconds_after_last_task'], row['api_requests'], row['polls'], row['polls_with_one_request'],
+                row['summary_reads'], len(row['progress_lines']), row['load_at_start'], row['rc']))
+        lines.append('')
     return '\n'.join(lines)
+
+
+def wait_part(drains, tls):
+    """(d): the short drains one after the other, beside the long ones (and the https one), all at real speed."""
+    short = [d for d in drains if d <= 120]
+    jobs = [lambda: [one_wait(d) for d in short]] + [(lambda d=d: [one_wait(d)]) for d in drains if d > 120]
+    if tls:
+        jobs.append(lambda: [one_wait(600, tls=True)])
+    rows = [row for group in run_parallel(jobs) for row in group]
+    return sorted(rows, key=lambda r: (r['tls'], r['drain_seconds']))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--only', choices=['latency', 'requests', 'many'], action='append')
+    parser.add_argument('--only', choices=['latency', 'requests', 'many', 'wait', 'role'], action='append')
+    parser.add_argument('--drains', default='20,60,600,1800', help='drain lengths in seconds for (d)')
+    parser.add_argument('--role-drains', default='20,60', help='drain lengths in seconds for (e)')
+    parser.add_argument('--tls', action='store_true', help='(d) also drains for 10 minutes over https')
     parser.add_argument('--quick', action='store_true', help='sped-up clock only, one sample each')
     parser.add_argument('--samples', type=int, default=3, help='samples at speed 1 (latency)')
     parser.add_argument('--seed-cap', type=int, default=300000, help='request cap of the seed busy loop')
@@ -335,7 +544,7 @@ def main(argv=None):
     parser.add_argument('--forks', type=int, default=10)
     parser.add_argument('--output', default=os.path.join(DATA_DIR, 'scale_in.json'))
     args = parser.parse_args(argv)
-    parts = args.only or ['latency', 'requests', 'many']
+    parts = args.only or ['latency', 'requests', 'many', 'wait', 'role']
     durations = (20, 40, 60)
     results = {'machine': machine_info()}
 
@@ -368,6 +577,16 @@ def main(argv=None):
             rows.append(many_removal(count, 30, args.forks, 30))
             print('many', rows[-1], flush=True)
         results['many'] = rows
+
+    if 'wait' in parts:
+        results['wait'] = wait_part([int(d) for d in args.drains.split(',') if d.strip()], args.tls)
+        for row in results['wait']:
+            print('wait', row, flush=True)
+
+    if 'role' in parts:
+        results['role'] = [one_role_removal(int(d)) for d in args.role_drains.split(',') if d.strip()]
+        for row in results['role']:
+            print('role', row, flush=True)
 
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, 'w', encoding='utf-8') as handle:

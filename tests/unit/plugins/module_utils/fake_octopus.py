@@ -267,6 +267,7 @@ class FakeOctopus:
         self.nodes = {}
         self.tasks = {}
         self.log = []
+        self.times = []          # the fake clock's monotonic time of each request in log
         self.faults = []
         self.cancel_delay = 0.0
         self.summary_counts = True
@@ -322,6 +323,15 @@ class FakeOctopus:
     def count(self, method, path=None):
         return len([1 for m, p, q, b in self.log if m == method and (path is None or re.search(path, p))])
 
+    def polls(self):
+        """The requests grouped by the fake time they were sent at: [(time, [(method, path)])], in order."""
+        grouped = []
+        for when, (method, path, query, body) in zip(self.times, self.log):
+            if not grouped or grouped[-1][0] != when:
+                grouped.append((when, []))
+            grouped[-1][1].append((method, path))
+        return grouped
+
     def state(self, task_id):
         self._tick()
         return self.tasks[task_id]['State']
@@ -335,6 +345,7 @@ class FakeOctopus:
         query = dict(parse_qsl(parts.query))
         body = json.loads(data) if data else None
         self.log.append((method, path, query, body))
+        self.times.append(self.clock.now)
         if self.on_request:
             self.on_request(method, path)
         if (headers or {}).get('X-Octopus-ApiKey') != self.api_key:
@@ -379,7 +390,7 @@ class FakeOctopus:
             owner = self.nodes.get(task['ServerNode'] or '')
             if task['State'] == 'Executing' and task['ends_at'] is not None and task['ends_at'] <= now:
                 task['State'] = 'Success'
-            if task['State'] == 'Cancelling' and owner and not owner['IsOffline'] and task['cancel_at'] <= now:
+            if task['State'] == 'Cancelling' and owner and not owner['IsOffline'] and (task['cancel_at'] or float('inf')) <= now:
                 task['State'] = 'Canceled'
 
     def _route(self, method, segs, query, body):

@@ -151,8 +151,8 @@ def test_drive_polls_then_stops_when_done(clock):
     assert [c[0] for c in steps.calls] == [POLL, POLL, POLL]
     assert steps.calls[1][1] == ['T1']
     assert result['changed'] is True and result['elapsed']['wait'] == 10
-    assert lines == ['octopus_node: A drained, 1 tasks still running (T1), 30s left',
-                     'octopus_node: A drained, 1 tasks still running (T1), 25s left']
+    assert lines == ['octopus_node: A drained, waiting for 1 task (30s left):\n  T1, running',
+                     'octopus_node: A drained, waiting for 1 task (25s left):\n  T1, running']
     assert result['reason'] == 'r' and 'status' not in result
 
 
@@ -195,8 +195,10 @@ def test_drive_merges_a_failed_foreign_outcome(clock):
 
 
 def test_progress_line_truncates_long_id_lists():
-    line = progress_line('A', dict(status=CANCELLING, running_tasks=['T%d' % i for i in range(12)]), 12.7)
-    assert line.startswith('octopus_node: A cancelling, 12 tasks still running (T0, T1,') and line.endswith(', ...), 12s left')
+    total = dict(status=CANCELLING, running_tasks=['T%d' % i for i in range(12)], node=dict(Name='A'))
+    lines = progress_line(total, 12.7, PARAMS).split('\n')
+    assert lines[0] == 'octopus_node: A drained, waiting for 12 cancelled tasks to end (12s left):'
+    assert lines[1:3] == ['  T0, running', '  T1, running'] and lines[-1] == '  ... and 2 more' and len(lines) == 12
 
 
 def test_put_node_without_retries_still_reconciles_a_lost_answer(octo):

@@ -41,14 +41,36 @@ def client(octo):
 
 # ---- poll schedule ---------------------------------------------------------------------
 
-def test_schedule_keeps_poll_interval_for_two_minutes_then_backs_off(clock):
-    schedule = PollSchedule(Timer(clock.monotonic, clock.sleep), 600, 5, 30)
+def test_schedule_interval_is_a_25th_of_the_time_waited_between_the_bounds(clock):
+    schedule = PollSchedule(Timer(clock.monotonic, clock.sleep), 1800, 1, 30)
     while schedule.pause():
         pass
-    assert clock.sleeps[:24] == [5] * 24
-    assert clock.sleeps[24:29] == [7.5, 11.25, 16.875, 25.3125, 30]
-    assert set(clock.sleeps[29:-1]) == {30}
-    assert sum(clock.sleeps) == 600
+    waited = 0
+    for pause in clock.sleeps[:-1]:
+        assert pause == min(30, max(1, waited // 25))
+        waited += pause
+    assert clock.sleeps[:50] == [1] * 50 and set(clock.sleeps[-10:-1]) == {30}
+    assert sum(clock.sleeps) == 1800
+    # A 30-minute wait costs about 25 + 25 * (1 + 1/2 + ... + 1/29) + (1800 - 750) / 30 = 160 polls, not 1800.
+    assert 150 < len(clock.sleeps) < 170
+
+
+def test_schedule_resumes_a_phase_an_earlier_run_began(clock):
+    schedule = PollSchedule(Timer(clock.monotonic, clock.sleep), 1800, 1, 30, elapsed=500)
+    assert schedule.remaining() == 1300 and schedule.elapsed() == 500
+    schedule.pause()
+    assert clock.sleeps == [20]
+
+
+def test_every_poll_of_a_wait_sees_a_task_end_at_most_4_percent_late(clock):
+    schedule = PollSchedule(Timer(clock.monotonic, clock.sleep), 3600, 1, 30)
+    polls = [clock.now]
+    while schedule.pause():
+        polls.append(clock.now)
+    start = polls[0]
+    for before, after in zip(polls, polls[1:]):
+        # A task that ends just after the poll at `before` is seen at `after`.
+        assert after - before <= max(1, 0.04 * (after - start)) + 1e-9
 
 
 def test_schedule_never_sleeps_past_the_deadline(clock):

@@ -95,7 +95,8 @@ def test_drained_waits_for_tasks_with_poll_interval(octo, run, clock):
     result = run(name='A', state='drained')
     assert result['changed'] is True and result['rc'] == 0
     assert result['running_tasks'] == []
-    assert clock.sleeps == [5] * 12
+    # 1 s at first, then a 25th of the time waited (whole seconds): seen the poll the task ended.
+    assert clock.sleeps == [1] * 50 + [2] * 5
     assert result['elapsed']['wait'] == 60
 
 
@@ -448,12 +449,15 @@ def test_row28_rerun_after_crash_between_drain_and_delete_converges(octo, run):
     assert again['changed'] is False and again['rc'] == 0
 
 
-def test_drain_backoff_schedule(octo, run, clock):
-    octo.add_task('T1', 'A', duration=200)
+def test_drain_poll_interval_grows_with_the_time_waited(octo, run, clock):
+    octo.add_task('T1', 'A', duration=1500)
     result = run(name='A', state='drained', poll_interval=5, max_poll_interval=20)
     assert result['rc'] == 0
-    assert clock.sleeps[:24] == [5] * 24
-    assert clock.sleeps[24:28] == [7.5, 11.25, 16.875, 20]
+    waited = 0
+    for pause in clock.sleeps:
+        assert pause == min(20, max(5, waited // 25)), (waited, clock.sleeps)
+        waited += pause
+    assert clock.sleeps[0] == 5 and clock.sleeps[-1] == 20
     assert all(s >= 1 for s in clock.sleeps)
 
 
@@ -487,14 +491,18 @@ def test_row11_node_offline_mid_drain_is_not_waited_on(octo, run, clock):
     octo.add_task('T1', 'A')
 
     def node_dies(method, path):
-        if path == 'octopusservernodes/summary' and octo.count('GET', 'summary$') == 4:  # 1: guard, 2: re-check after the drain, 3-4: polls
+        if path == 'tasks' and octo.count('GET', '^tasks$') == 2:  # the first quiet poll after the drain
             octo.nodes[NODE_A]['IsOffline'] = True
     octo.on_request = node_dies
     result = run(name='A', state='absent')
     assert result['rc'] == 0 and result['deleted'] is True
     assert result['cancelled_tasks'] == ['T1'] and result['stuck_tasks'] == ['T1']
     assert any('offline' in str(w) for w in result['warnings'])
-    assert clock.sleeps == [5, 5]
+    # A quiet poll reads only the tasks: the summary that says offline is read at the next refresh, a minute after the
+    # last full read, and nothing is waited for after it.
+    assert sum(clock.sleeps) == 60
+    deleted_at = [t for t, (m, p, q, b) in zip(octo.times, octo.log) if m == 'DELETE']
+    assert deleted_at == [clock.now]
     assert octo.state('T1') == 'Failed'
 
 
