@@ -239,3 +239,28 @@ def test_a_diff_shows_only_what_changes_without_the_servers_bookkeeping():
     assert deleted['before'] == dict(Id=NODE_A, Name='A', MaxConcurrentTasks=5, IsInMaintenanceMode=False)
     assert deleted['after'] == {} and deleted['after_header'].endswith('(deleted)')
     assert node_diff(before, dict(before, LastModifiedBy='bob'), params())['before'] == {}
+
+
+# ---- the docs show what the tool prints --------------------------------------------------------
+
+DOCS = __file__.rsplit('/tests/', 1)[0] + '/docs'
+
+
+def test_the_progress_lines_in_the_docs_are_what_the_tool_prints():
+    with open(DOCS + '/modules.md', encoding='utf-8') as handle:
+        modules = handle.read()
+    with open(DOCS + '/scale-in.md', encoding='utf-8') as handle:
+        scale_in = handle.read()
+    node = dict(Name='OCTO-NODE-03', Id='OctopusServerNodes-OCTO-NODE-03')
+    web = dict(Id='ServerTasks-6', State='Executing', Description='Deploy Web 1.0.0 to Production', interrupted=False,
+               started=True, seconds=250)
+    paused = dict(Id='ServerTasks-7', State='Queued', Description='Deploy Payments 2.3.1 to Production', interrupted=True,
+                  started=True, seconds=720)
+    waiting = progress_line(dict(status=WAITING, node=node, running_tasks=['ServerTasks-6', 'ServerTasks-7'],
+                                 tasks_seen=[web, paused]), 1750, params())
+    cancelling = progress_line(dict(status='cancelling', node=node, running_tasks=['ServerTasks-6'],
+                                    tasks_seen=[dict(web, State='Cancelling', seconds=2100)]), 290, params())
+    watching = progress_line(dict(status=WATCHING, node=node), 30, params())
+    assert '\n'.join([waiting, cancelling, watching]) in modules
+    one = progress_line(dict(status=WAITING, node=node, running_tasks=['ServerTasks-6'], tasks_seen=[web]), 1800, params())
+    assert one in scale_in
