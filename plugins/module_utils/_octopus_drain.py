@@ -895,8 +895,8 @@ def finish(total, params):
     internal = ('status', 'found', 'offline', 'gone', 'suggestions', 'tasks_seen')
     result = dict((k, v) for k, v in total.items() if k not in internal)
     if not total['found'] and total.get('suggestions'):
-        result['warnings'] = list(result['warnings']) + ['No Octopus server node is named %r.%s' % (params.get('name'), ' ' +
-                                                                                                total['suggestions'])]
+        missing = 'No Octopus server node is named %r. %s' % (params.get('name'), total['suggestions'])
+        result['warnings'] = list(result['warnings']) + [missing]
     result['elapsed'] = dict((k, round(v, 3)) for k, v in total['elapsed'].items())
     result['reason'] = params.get('reason')
     result['diff'] = node_diff(total['before'] or {}, total['node'] or {}, params)

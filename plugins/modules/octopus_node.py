@@ -181,7 +181,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads only (no PUT, POST or DELETE) and follows the decision the real run would make. RV(msg) and RV(plan) say what would
+      - Reads only (no PUT, POST or DELETE) and follows the decision the real run would make. C(msg) and RV(plan) say what would
         happen, for example C(would drain, would wait up to 1800 s (drain_timeout) for ServerTasks-6, would delete the record);
         a run that would fail (for example O(wait=false) with tasks running) fails in check mode too. Does not wait.
   diff_mode:
@@ -197,7 +197,7 @@ notes:
     task can finish it; they stay C(Cancelling). As nobody else can clean them up, O(state=absent) reports them in
     RV(stuck_tasks) and RV(lost_tasks) with a warning and deletes the node anyway; the server then marks the tasks of the
     deleted node failed. O(state=drained) does not wait for the tasks of a gone node and lists them in RV(running_tasks).
-  - If someone else deletes the node while this module waits, O(state=absent) succeeds and says so in RV(msg); the tasks that
+  - If someone else deletes the node while this module waits, O(state=absent) succeeds and says so in C(msg); the tasks that
     were still running are listed in RV(lost_tasks).
 seealso:
   - module: octopus.ha.octopus_task_cancel

@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import re
 
 import pytest
 
@@ -243,7 +245,7 @@ def test_a_diff_shows_only_what_changes_without_the_servers_bookkeeping():
 
 # ---- the docs show what the tool prints --------------------------------------------------------
 
-DOCS = __file__.rsplit('/tests/', 1)[0] + '/docs'
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'docs')
 
 
 def test_the_progress_lines_in_the_docs_are_what_the_tool_prints():
@@ -264,3 +266,47 @@ def test_the_progress_lines_in_the_docs_are_what_the_tool_prints():
     assert '\n'.join([waiting, cancelling, watching]) in modules
     one = progress_line(dict(status=WAITING, node=node, running_tasks=['ServerTasks-6'], tasks_seen=[web]), 1800, params())
     assert one in scale_in
+
+
+def _seconds(text):
+    """'4m10s' -> 250 (the inverse of duration_text)."""
+    total = 0
+    for value, unit in re.findall(r'(\d+)([hms])', text):
+        total += int(value) * dict(h=3600, m=60, s=1)[unit]
+    return total
+
+
+def _rebuild(block):
+    """The text progress_line prints for what a block of a document says (node, time left, tasks and how they run)."""
+    lines = block.split('\n')
+    head = re.match(r'octopus_node: (\S+) drained, waiting for (\d+) (cancelled )?tasks?(?: to end)? \((\S+) left\):$', lines[0])
+    assert head, lines[0]
+    seen, ids = [], []
+    for line in lines[1:]:
+        task = re.match(r'  (\S+) (.*), (waiting for a manual intervention, |cancelling, )?running (\S+)$', line)
+        assert task, line
+        ids.append(task.group(1))
+        state = 'Cancelling' if task.group(3) == 'cancelling, ' else ('Queued' if task.group(3) else 'Executing')
+        seen.append(dict(Id=task.group(1), Description=task.group(2), State=state, interrupted=bool(task.group(3) and state == 'Queued'),
+                         started=True, seconds=_seconds(task.group(4))))
+    total = dict(status='cancelling' if head.group(3) else WAITING, node=dict(Name=head.group(1)), running_tasks=ids,
+                 tasks_seen=seen)
+    return progress_line(total, _seconds(head.group(4)), params())
+
+
+def test_the_progress_blocks_in_the_readme_have_the_tools_format():
+    with open(DOCS + '/../README.md', encoding='utf-8') as handle:
+        lines = handle.read().split('\n')
+    blocks, current = [], None
+    for line in lines:
+        if line.startswith('octopus_node: '):
+            current = [line]
+            blocks.append(current)
+        elif current is not None and line.startswith('  ') and not line.startswith('   '):
+            current.append(line)
+        else:
+            current = None
+    blocks = ['\n'.join(b) for b in blocks]
+    assert blocks, 'the README demo shows progress'
+    for block in blocks:
+        assert _rebuild(block) == block
