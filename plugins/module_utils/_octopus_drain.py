@@ -318,6 +318,9 @@ class NodeStep:
         ids = task_ids(running)
         self.out['running_tasks'] = ids
         if self.params['state'] == 'absent' and self.params['force']:
+            if self._keeps_record():
+                self._delete(node)
+                return
             self.out['warnings'].append('force is true: %s Octopus server node %s although %s; these tasks will be lost: %s.'
                                         % ('would delete' if self.check_mode else 'deleting', node_label(node, self.params), why,
                                            ', '.join(ids)))
@@ -484,11 +487,11 @@ class NodeStep:
     def _delete(self, node, lost=None, planned=False):
         """Delete the record (or, with delete_online=false and the node online, keep it drained with task cap 0)."""
         self._guard(node, None)
-        self.out['lost_tasks'] = list(lost or [])
         label = node_label(node, self.params)
-        if not self.params['delete_online'] and not self.out['offline']:
+        if self._keeps_record():
             self._keep_record(node, planned)
             return
+        self.out['lost_tasks'] = list(lost or [])
         started = self.timer.clock()
         path = '%s/%s' % (NODES_PATH, seg(node['Id']))
         if self.check_mode:
@@ -507,6 +510,10 @@ class NodeStep:
         elif not self.check_mode and not self.out['offline'] and self.params['reregistration_watch'] > 0:
             # A node deleted while it was online may write its row again at its next heartbeat (REFERENCE section 2).
             self.out['status'] = WATCHING
+
+    def _keeps_record(self):
+        """delete_online=false and the server reports the node online: the record stays (its tasks keep running there)."""
+        return not self.params['delete_online'] and not self.out['offline']
 
     def _keep_record(self, node, planned):
         """delete_online=false and the server reports the node online: its service runs, so a deleted row could come back

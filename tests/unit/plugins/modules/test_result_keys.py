@@ -53,9 +53,13 @@ def documented_return_keys():
     return found
 
 
+# A module that sets facts documents them under ansible_facts, with Ansible's meaning (as ansible.builtin.setup does).
+DOCUMENTED_STANDARD_USE = frozenset(('ansible_facts',))
+
+
 @pytest.mark.parametrize('module, key', documented_return_keys())
 def test_no_documented_return_key_is_reserved(module, key):
-    assert not reserved(key), '%s documents the result key %r, which Ansible reserves' % (module, key)
+    assert key in DOCUMENTED_STANDARD_USE or not reserved(key), '%s documents the result key %r, which Ansible reserves' % (module, key)
 
 
 def test_every_module_is_checked():
