@@ -532,7 +532,7 @@ class NodeStep:
         if node is None:
             self.out['node'] = {}
             self.out['status'] = DONE if kind == WATCH_EXPIRED else WATCHING
-            self.out['msg'] = 'Octopus server node %s deleted.' % node_label(None, self.params)
+            self.out['msg'] = 'Octopus server node %s deleted; it did not register again.' % (self.params.get('name') or self.params.get('id'))
             return
         label = node_label(node, self.params)
         self.out.update(found=True, node=node_view(node), deleted=False, reregistered=True, record_kept=True)
