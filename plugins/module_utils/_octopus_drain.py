@@ -344,6 +344,9 @@ class NodeStep:
         ids = task_ids(running)
         self.out['running_tasks'] = ids
         if self.params['state'] == 'absent' and self.params['force']:
+            if self._keeps_record():
+                self._delete(node)
+                return
             self.out['warnings'].append('force is true: %s Octopus server node %s although %s; these tasks will be lost: %s.'
                                         % ('would delete' if self.check_mode else 'deleting', node_label(node, self.params), why,
                                            ', '.join(ids)))
@@ -510,11 +513,11 @@ class NodeStep:
     def _delete(self, node, lost=None, planned=False):
         """Delete the record (or, with delete_online=false and the node online, keep it drained with task cap 0)."""
         self._guard(node, None)
-        self.out['lost_tasks'] = list(lost or [])
         label = node_label(node, self.params)
-        if not self.params['delete_online'] and not self.out['offline']:
+        if self._keeps_record():
             self._keep_record(node, planned)
             return
+        self.out['lost_tasks'] = list(lost or [])
         started = self.timer.clock()
         path = '%s/%s' % (NODES_PATH, seg(node['Id']))
         if self.check_mode:
@@ -534,6 +537,10 @@ class NodeStep:
             # A node deleted while it was online may write its row again at its next heartbeat (REFERENCE section 2).
             self.out['status'] = WATCHING
 
+    def _keeps_record(self):
+        """delete_online=false and the server reports the node online: the record stays (its tasks keep running there)."""
+        return not self.params['delete_online'] and not self.out['offline']
+
     def _keep_record(self, node, planned):
         """delete_online=false and the server reports the node online: its service runs, so a deleted row could come back
         undrained. Leave the record drained with task cap 0 instead; the reconciler deletes it once the node is offline."""
@@ -551,7 +558,7 @@ class NodeStep:
         if node is None:
             self.out['node'] = {}
             self.out['status'] = DONE if kind == WATCH_EXPIRED else WATCHING
-            self.out['msg'] = 'Octopus server node %s deleted.' % node_label(None, self.params)
+            self.out['msg'] = 'Octopus server node %s deleted; it did not register again.' % (self.params.get('name') or self.params.get('id'))
             return
         label = node_label(node, self.params)
         self.out.update(found=True, node=node_view(node), deleted=False, reregistered=True, record_kept=True)
