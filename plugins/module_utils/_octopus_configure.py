@@ -251,7 +251,7 @@ def _validate(req, errors, warnings):
 # ------------------------------------------------------------------------------------- SQL identity (preflight)
 
 def database_identity(connection_string, service_username, service_password='', become_user=None,
-                      become_password=None):
+                      become_password=None, logon_type=None):
     """Who the commands that touch the database run as (``become``), and who SQL Server sees.
 
     With Integrated Security a command run through WinRM has no credentials for SQL Server (the
@@ -274,17 +274,23 @@ def database_identity(connection_string, service_username, service_password='', 
         else:
             become_user = norm_account(service_username)
     become_user = str(become_user or '').strip()
-    if become_password is None:
-        become_password = service_password if become_user and become_user.lower() == norm_account(service_username).lower() else ''
+    source = None
+    if become_password:
+        source = 'db_become_password'
+    elif become_user and service_password and become_user.lower() == norm_account(service_username).lower():
+        source = 'service_password'
     needs_password = bool(become_user) and become_user.upper() != 'SYSTEM' and not become_user.endswith('$')
     return {
         'integrated_security': integrated,
         'service_account_kind': kind,
         'become': bool(become_user),
         'become_user': become_user or None,
-        'become_password_set': bool(become_password),
+        'become_password_set': source is not None,
+        'become_password_source': source if needs_password else None,
         'become_password_required': needs_password,
-        'become_logon_type': BECOME_LOGON_TYPE,
+        'become_logon_type': str(logon_type or BECOME_LOGON_TYPE),
+        # runas flags only with a password: SYSTEM and accounts without one are not logged on with LogonUser.
+        'become_flags': ('logon_type=%s' % (logon_type or BECOME_LOGON_TYPE)) if needs_password else '',
         'commands': list(DATABASE_COMMANDS),
     }
 
@@ -302,7 +308,7 @@ def join_preflight(requested, fresh_join):
     errors, warnings = [], []
     identity = database_identity(requested.get('connection_string'), requested.get('service_username'),
                                  requested.get('service_password') or '', requested.get('db_become_user'),
-                                 requested.get('db_become_password'))
+                                 requested.get('db_become_password'), requested.get('become_logon_type'))
     allow = bool(to_bool(requested.get('allow_computer_account_login')))
     if identity['integrated_security'] and identity['service_account_kind'] == 'local_system' and not allow:
         text = ('The Octopus service would run as LocalSystem and reach SQL Server with Integrated Security as the computer '

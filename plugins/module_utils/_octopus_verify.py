@@ -29,7 +29,7 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_version import
 
 CHECK_STATUSES = ('passed', 'failed', 'skipped')
 CHECK_ORDER = ('node_api', 'version', 'database_tcp', 'shared_storage', 'listening_tentacles',
-               'external_feeds', 'cloud_endpoints', 'polling_tentacles')
+               'external_feeds', 'cloud_endpoints', 'polling_tentacles', 'external_web', 'external_comms')
 MULTI_NODE_POLLING_MIN_VERSION = (2026, 4, 6909)
 THUMBPRINT_RE = re.compile(r'^[0-9A-F]{40}$')
 
@@ -426,6 +426,43 @@ def _check_polling(data, warnings):
     return _check('polling_tentacles', 'passed', 'warning: ' + message, details)
 
 
+def _check_external_web(data):
+    external = data.get('external')
+    if not isinstance(external, dict):
+        return _check('external_web', 'skipped', 'the node was not checked from outside')
+    url, source = external.get('url'), external.get('from') or 'the controller'
+    details = dict(url=url, checked_from=source, prefixes=external.get('prefixes'))
+    if not url:
+        return _check('external_web', 'failed', 'every web listen prefix is bound to localhost (%s), so neither the load '
+                      'balancer nor the other nodes can reach the node; add a wildcard prefix such as http://+:80/'
+                      % ', '.join(to_text(p) for p in external.get('prefixes') or []), details)
+    web = external.get('web') or {}
+    status = _to_int(web.get('status'))
+    details['status_code'] = status
+    if status in (200, 418):
+        return _check('external_web', 'passed', '%s answered %s/api/octopusservernodes/ping with %d' % (source, url, status),
+                      details)
+    hint = (' (HTTP.sys answers 400 when the Host header matches no listen prefix: use a wildcard prefix such as '
+            'http://+:80/)' if status == 400 else '')
+    return _check('external_web', 'failed', 'the node is not reachable from %s at %s: %s%s' % (
+        source, url, to_text(web.get('msg') or 'status %s' % status), hint), details)
+
+
+def _check_external_comms(data):
+    external = data.get('external')
+    if not isinstance(external, dict) or not isinstance(external.get('comms'), dict):
+        return _check('external_comms', 'skipped', 'the comms port was not checked from outside')
+    comms, source = external['comms'], external.get('from') or 'the controller'
+    target = '%s:%s' % (comms.get('host'), comms.get('port'))
+    details = dict(host=comms.get('host'), port=comms.get('port'), checked_from=source)
+    if comms.get('failed') in (False, 'False', 'false'):
+        return _check('external_comms', 'passed', 'the comms port %s accepts TCP connections from %s' % (target, source),
+                      details)
+    details['error'] = to_text(comms.get('msg') or 'connection failed')
+    return _check('external_comms', 'failed', 'the comms port %s is not reachable from %s (polling Tentacles and the '
+                  'firewall rule of server_configure): %s' % (target, source, details['error']), details)
+
+
 def _summary_lines(node, checks, passed):
     width = max([len('check')] + [len(c['name']) for c in checks])
     lines = ['node_verify %s: %s' % (node or '', 'PASSED' if passed else 'FAILED'),
@@ -453,6 +490,8 @@ def build_report(observations, node_name=None):
         _check_endpoints(data, 'feeds', 'external_feeds', 'the cluster has no external feeds with an http(s) URI'),
         _check_endpoints(data, 'cloud', 'cloud_endpoints', 'no cloud endpoints configured (node_verify_cloud_endpoints)'),
         _check_polling(data, warnings),
+        _check_external_web(data),
+        _check_external_comms(data),
     ]
     skip = set(data.get('skip_checks') or [])
     for check in checks:

@@ -84,16 +84,25 @@ def test_msi_install_upgrade_downgrade_and_3010(root):
         fh.msi_install(data, 'C:\\Cache\\missing.msi')
 
 
-def test_join_sequence_and_idempotence_failures(host):
+def _join(host, conn=CONN, key=KEY, user=None):
+    run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config',
+        '--serverNodeName', 'i-0abc')
+    assert run(host, 'database', '--instance', 'OctopusServer', '--connectionString', conn, '--masterKey', key)[0] == 0
+    account = ['--username', user] + ([] if user.endswith('$') else ['--password', 'pw']) if user else []
+    return run(host, 'service', '--instance', 'OctopusServer', '--install', '--reconfigure', '--start', *account)
+
+
+def test_join_sequence_and_idempotence_failures(host, monkeypatch):
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'become', 'user': 'SYSTEM'}))
     assert run(host, 'service', '--instance', 'OctopusServer', '--start')[0] == 1
     rc, out, err = run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config',
                        '--serverNodeName', 'i-0abc')
     assert rc == 0, err
     rc, out, err = run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config')
     assert rc == 1 and 'already exists' in err
-    rc, out, err = run(host, 'database', '--instance', 'OctopusServer', '--connectionString', CONN)
-    assert rc == 1 and 'masterKey' in err
-    assert run(host, 'database', '--instance', 'OctopusServer', '--connectionString', CONN, '--masterKey', 'wrong')[0] == 1
+    # Without --create, database only saves the connection string (and the master key): no connection, no check.
+    rc, out, err = run(host, 'database', '--instance', 'OctopusServer', '--connectionString', 'Server=nowhere;Database=x')
+    assert rc == 0 and 'saved' in out, err
     assert run(host, 'database', '--instance', 'OctopusServer', '--connectionString', CONN, '--masterKey', KEY)[0] == 0
     assert run(host, 'node', '--instance', 'OctopusServer', '--taskCap=0', '--drain=true')[0] == 0
     rc, out, err = run(host, 'service', '--instance', 'OctopusServer', '--start')
@@ -101,10 +110,71 @@ def test_join_sequence_and_idempotence_failures(host):
     rc, out, err = run(host, 'service', '--instance', 'OctopusServer', '--install', '--reconfigure', '--start')
     assert rc == 0, err
     svc = fh.get_service(host, 'OctopusDeploy')
-    assert svc['state'] == 'running' and svc['username'] == 'LocalSystem'
+    assert svc['state'] == 'running' and svc['username'] == 'LocalSystem' and svc['startup_error'] is None
     assert host['octopus']['instances']['OctopusServer']['ever_started'] is True
     logged = [c for c in host['octopus']['commands'] if c['command'] == 'database'][-1]
     assert logged['options']['masterkey'] == fh.MASK and logged['options']['connectionstring'] == fh.MASK
+
+
+def test_a_wrong_master_key_shows_only_when_the_service_starts(host):
+    rc, out, err = _join(host, key='wrong-key')
+    assert rc == 0, err
+    svc = fh.get_service(host, 'OctopusDeploy')
+    assert svc['state'] == 'running' and 'master key' in svc['startup_error']
+
+
+def test_double_hop_through_winrm_with_integrated_security(host, monkeypatch):
+    """show-configuration and node reach SQL Server as the runner; WinRM without delegation has no credentials."""
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'winrm', 'user': 'CORP\\ansible', 'delegation': False}))
+    assert _join(host)[0] == 0
+    rc, out, err = run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json-hierarchical')
+    assert rc == 1 and "Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'" in err
+    assert run(host, 'node', '--instance', 'OctopusServer', '--taskCap=1')[0] == 1
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'winrm', 'user': 'CORP\\ansible', 'delegation': True}))
+    assert run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json')[0] == 0
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'become', 'user': 'SYSTEM'}))
+    assert run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json')[0] == 0
+
+
+def test_sql_sees_the_service_account(root, host, monkeypatch):
+    fh.add_cluster_database(CONN, KEY, logins=['CORP\\octopus$', 'CORP\\svc'])
+    assert _join(host)[0] == 0
+    assert "Login failed for user 'CORP\\NODE1$'" in fh.get_service(host, 'OctopusDeploy')['startup_error']
+    other = fh.new_state('node1')
+    fh.install_msi_document(other, json.loads(fh.fake_msi_document('2024.1.1234')))
+    assert _join(other, user='CORP\\octopus$')[0] == 0
+    assert fh.get_service(other, 'OctopusDeploy')['startup_error'] is None
+    # A gMSA without a password: runas duplicates its running service's logon, else S4U has no network credentials.
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'become', 'user': 'CORP\\octopus$'}))
+    assert fh.runner(other)['network'] == 'CORP\\octopus$'
+    assert run(other, 'show-configuration', '--instance', 'OctopusServer', '--format=json')[0] == 0
+    assert fh.runner(fh.new_state('node2'))['network'] is None
+
+
+def test_runas_logon_types_and_passwords(host, monkeypatch):
+    host['knobs'].update(denied_logon_types={'CORP\\svc': ['interactive', 'batch']}, account_passwords={'CORP\\svc': 'pw'})
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'become', 'user': 'CORP\\svc', 'password': 'pw'}))
+    with pytest.raises(fh.FakeHostError) as err:
+        fh.runner(host)
+    assert '1385' in err.value.msg
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'become', 'user': 'CORP\\svc', 'password': 'pw',
+                                                 'logon_type': 'network_cleartext'}))
+    assert fh.runner(host) == {'how': 'become', 'user': 'CORP\\svc', 'network': 'CORP\\svc'}
+    monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'become', 'user': 'CORP\\svc', 'password': 'bad',
+                                                 'logon_type': 'network_cleartext'}))
+    with pytest.raises(fh.FakeHostError) as err:
+        fh.runner(host)
+    assert '1326' in err.value.msg
+
+
+def test_non_admin_service_needs_url_reservations(host):
+    host['knobs']['require_url_acls'] = True
+    assert _join(host, user='CORP\\octopus$')[0] == 0
+    assert 'urlacl' in fh.get_service(host, 'OctopusDeploy')['startup_error']
+    run(host, 'service', '--instance', 'OctopusServer', '--stop')
+    host['url_acls']['http://localhost:80/'] = 'CORP\\octopus$'
+    assert run(host, 'service', '--instance', 'OctopusServer', '--start')[0] == 0
+    assert fh.get_service(host, 'OctopusDeploy')['startup_error'] is None
 
 
 def test_unknown_options_commands_and_domain_account_without_password(host):
