@@ -126,7 +126,12 @@ def test_a_wrong_master_key_shows_only_when_the_service_starts(host):
 def test_double_hop_through_winrm_with_integrated_security(host, monkeypatch):
     """show-configuration and node reach SQL Server as the runner; WinRM without delegation has no credentials."""
     monkeypatch.setenv(fh.ENV_RUNAS, json.dumps({'how': 'winrm', 'user': 'CORP\\ansible', 'delegation': False}))
-    assert _join(host)[0] == 0
+    run(host, 'create-instance', '--instance', 'OctopusServer', '--config', 'C:\\Octopus\\OctopusServer.config')
+    run(host, 'database', '--instance', 'OctopusServer', '--connectionString', CONN, '--masterKey', KEY)
+    # Before the first start the node has no record in the database: the settings go to the config file.
+    assert run(host, 'node', '--instance', 'OctopusServer', '--taskCap=0', '--drain=true')[0] == 0
+    assert run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json')[0] == 0
+    assert run(host, 'service', '--instance', 'OctopusServer', '--install', '--reconfigure', '--start')[0] == 0
     rc, out, err = run(host, 'show-configuration', '--instance', 'OctopusServer', '--format=json-hierarchical')
     assert rc == 1 and "Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'" in err
     assert run(host, 'node', '--instance', 'OctopusServer', '--taskCap=1')[0] == 1
@@ -222,3 +227,90 @@ def test_redact_masks_nested_values():
 ])
 def test_path_key(path, key):
     assert fh.path_key(path) == key
+
+
+class _Module(object):
+    """Just enough of AnsibleModule for calling a stand-in's handler in-process."""
+
+    check_mode = False
+
+    def __init__(self, spec, **params):
+        self.params = dict((name, option.get('default')) for name, option in spec.items())
+        self.params.update(params)
+
+
+def test_chocolatey_skips_a_pinned_package_on_upgrade_like_choco(host):
+    from ansible_collections.chocolatey.chocolatey.plugins.modules import win_chocolatey as choco
+    host['chocolatey']['packages']['octopusdeploy'] = {'name': 'octopusdeploy', 'version': '2024.1.1234',
+                                                       'pins': ['2024.1.1234']}
+
+    def call(**params):
+        return choco.handler(_Module(choco.ARGUMENT_SPEC, name=['octopusdeploy'], **params), host)
+
+    # The old form: upgrade with pinned=true. choco skips the pinned package; pinning a version that is not installed fails.
+    with pytest.raises(fh.FakeHostError) as err:
+        call(version='2025.1.1', state='upgrade', pinned=True)
+    assert 'to pin' in err.value.msg and host['chocolatey']['packages']['octopusdeploy']['version'] == '2024.1.1234'
+    # Unpin, upgrade, pin again.
+    assert call(state='present', pinned=False)['changed'] is True
+    assert call(version='2025.1.1', state='upgrade')['changed'] is True
+    assert call(version='2025.1.1', state='present', pinned=True)['changed'] is True
+    assert host['chocolatey']['packages']['octopusdeploy'] == {'name': 'octopusdeploy', 'version': '2025.1.1',
+                                                               'pins': ['2025.1.1'], 'pinned': True}
+    assert call(version='2025.1.1', state='present', pinned=True)['changed'] is False
+
+
+def test_win_get_url_force_fetches_again_and_a_matching_checksum_does_not(host, tmp_path, monkeypatch):
+    import hashlib
+    from ansible_collections.ansible.windows.plugins.modules import win_get_url
+    monkeypatch.setenv(fh.ENV_DOWNLOADS, str(tmp_path))
+    (tmp_path / 'big.msi').write_text('msi-bytes')
+    good = hashlib.sha256(b'msi-bytes').hexdigest()
+    fh.ensure_dir(host, 'C:\\Cache')
+
+    def call(**params):
+        return win_get_url.handler(_Module(win_get_url.ARGUMENT_SPEC, url='https://x/big.msi', dest='C:\\Cache\\big.msi',
+                                           checksum_algorithm='sha256', **params), host)
+
+    assert call(force=False, checksum=good)['changed'] is True
+    assert len(host['fetches']) == 1
+    assert call(force=False, checksum=good)['changed'] is False
+    assert len(host['fetches']) == 1                        # the file on disk matches: no transfer
+    assert call(force=True, checksum=good)['changed'] is False
+    assert len(host['fetches']) == 2                        # force=true transfers the whole file again
+    fh.put_file(host, 'C:\\Cache\\big.msi', 'corrupt')
+    assert call(force=False, checksum=good)['changed'] is True and len(host['fetches']) == 3
+
+
+@pytest.mark.parametrize('content_type, parsed', [
+    ('application/json; charset=utf-8', True),
+    ('text/plain', True),                      # as the real module: "text", "json" or "javascript" in the type
+    ('application/octet-stream', False),
+])
+def test_win_uri_parses_json_only_for_json_like_content_types(host, content_type, parsed):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from ansible_collections.ansible.windows.plugins.modules import win_uri
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # pylint: disable=invalid-name
+            body = b'{"Version": "2024.1.1234"}'
+            self.send_response(200)
+            self.send_header('Content-Type', content_type)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # pylint: disable=arguments-differ
+            pass
+
+    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = 'http://127.0.0.1:%d/api' % server.server_address[1]
+        result = win_uri.handler(_Module(win_uri.ARGUMENT_SPEC, url=url, return_content=True), host)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result['content_type'] == content_type
+    assert ('json' in result) is parsed

@@ -608,13 +608,39 @@ def read_msi(data, msi_path):
     return doc
 
 
-def msi_install(data, msi_path, log_path=None):
+def msi_properties(arguments):
+    """``PROP=value`` pairs of msiexec arguments (a string or a list), upper-case names."""
+    if isinstance(arguments, (list, tuple)):
+        arguments = ' '.join(str(a) for a in arguments)
+    found = {}
+    for match in re.finditer(r'([A-Za-z_][A-Za-z0-9_.]*)=("[^"]*"|\S+)', arguments or ''):
+        found[match.group(1).upper()] = match.group(2).strip('"')
+    return found
+
+
+def relocate_msi_document(doc, location):
+    """The MSI document installed into ``location`` (the INSTALLLOCATION property)."""
+    location = location.rstrip('\\')
+    old = doc.get('InstallLocation') or ''
+    doc = dict(doc, InstallLocation=location)
+    doc['Files'] = dict((location + path[len(old):] if old and path.lower().startswith(old.lower()) else path, version)
+                        for path, version in (doc.get('Files') or {}).items())
+    doc['Registry'] = dict((key, dict(values, InstallLocation=location + '\\') if 'InstallLocation' in values else values)
+                           for key, values in (doc.get('Registry') or {}).items())
+    return doc
+
+
+def msi_install(data, msi_path, log_path=None, arguments=None):
     """Install a fake MSI like ``msiexec /i <msi> /quiet /norestart /l*v <log>``; returns (rc, message).
 
     rc: knob ``msi_exit_code`` (0 default; 3010 installs and asks for a reboot; other codes install
-    nothing), 1638 when a newer version of the product is installed.
+    nothing), 1638 when a newer version of the product is installed. ``INSTALLLOCATION=<folder>`` in
+    ``arguments`` installs into that folder (and the registry's InstallLocation names it).
     """
     doc = read_msi(data, msi_path)
+    location = msi_properties(arguments).get('INSTALLLOCATION')
+    if location:
+        doc = relocate_msi_document(doc, location)
     rc = int(data['knobs'].get('msi_exit_code', 0) or 0)
     for product in data['products'].values():
         if product.get('upgrade_code') == doc.get('UpgradeCode') and _vtuple(product['version']) > _vtuple(doc['ProductVersion']):

@@ -15,9 +15,11 @@ Who reaches the database (``fh.sql_connect``):
 * ``database`` without ``--create`` only saves the connection string and the master key in the
   instance's configuration: it does not connect (the CLI help: "Sets the database connection
   string to use, and saves it in the config file"). ``--create`` connects as the runner.
-* ``show-configuration`` and ``node`` read or write node settings in the database, as the runner
-  (``fh.runner``): through WinRM without delegation SQL Server sees ANONYMOUS LOGON with
-  Integrated Security (the double hop).
+* ``show-configuration`` and ``node`` read or write node settings in the database once the node has
+  a record there (after its first start), as the runner (``fh.runner``): through WinRM without
+  delegation SQL Server sees ANONYMOUS LOGON with Integrated Security (the double hop). Before the
+  first start they use the configuration file only (UNCERTAIN on a real server; the role runs them
+  as the database identity either way, and reads the node back through the API after the start).
 * The service connects as its own account (LocalSystem: the computer account). When that login
   fails, or the master key does not match the database's, or (knob ``require_url_acls``) a
   non-LocalSystem account has no URL reservation for a listen prefix, the service runs but never
@@ -241,8 +243,9 @@ def _connect(data, conn, identity):
 
 
 def _runner_connect(data, inst):
+    """Node settings live in the database once the node has a record (after its first start)."""
     conn = inst['config'].get('Octopus.Storage.ExternalDatabaseConnectionString')
-    if conn:
+    if conn and inst.get('ever_started'):
         _connect(data, conn, fh.runner(data)['network'])
 
 
@@ -570,7 +573,7 @@ def run(data, argv):
             raise ExeError('Simulated failure of %s (knob octopus_fail_commands)' % command)
         COMMANDS[command](data, opts, out)
         log = data.setdefault('octopus', {}).setdefault('commands', [])
-        log.append({'command': command, 'options': dict(
+        log.append({'command': command, 'runner': fh.runner(data)['user'], 'options': dict(
             (k, fh.MASK if k in SECRET_OPTIONS else v) for k, v in sorted(opts.items()))})
     except ExeError as exc:
         return exc.rc, '\n'.join(out) + ('\n' if out else ''), exc.msg + '\n'

@@ -100,7 +100,7 @@ def handler(module, data):
         if actual != p['checksum'].lower():
             raise fh.FakeHostError('checksum mismatch for %s: %s != %s' % (p['path'], actual, p['checksum']), **result)
     result['changed'] = True
-    rc, message = fh.msi_install(data, p['path'], p['log_path'])
+    rc, message = fh.msi_install(data, p['path'], p['log_path'], p['arguments'])
     result.update(rc=rc, stdout=message + '\r\n', stderr='')
     expected = p['expected_return_code'] if p['expected_return_code'] is not None else [0, 3010]
     if rc not in expected:
