@@ -369,7 +369,7 @@ def _stop(data, inst, out):
         return
     svc['state'] = 'stopped'
     node = inst['config'].get('Octopus.Server.NodeName')
-    if fh.sim_url() and node:
+    if fh.sim_url() and node and not svc.get('startup_error'):
         fh.sim_request('POST', '/_sim/nodes/%s/stop' % node)
     out.append("Service '%s' stopped" % svc['name'])
 
