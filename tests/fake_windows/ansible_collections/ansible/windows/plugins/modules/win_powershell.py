@@ -37,7 +37,7 @@ import socket
 import ssl
 import time
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
@@ -120,12 +120,15 @@ def probe_tentacle(target, timeout):
     return result
 
 
-def probe_http(endpoint, timeout):
+def probe_http(endpoint, timeout, proxy=''):
+    """Proxy: '' = the default (here: none, the fake host has no Internet Options), 'none', or a proxy URL."""
     start = time.time()
-    result = dict(uri=endpoint.get('uri'), reachable=False, status_code=None, error=None, elapsed_ms=0)
+    result = dict(uri=endpoint.get('uri'), reachable=False, status_code=None, error=None, elapsed_ms=0, tls_fallback=False)
+    handlers = [HTTPSHandler(context=ssl.create_default_context()),
+                ProxyHandler({} if proxy in ('', 'none') else {'http': proxy, 'https': proxy})]
     try:
-        with urlopen(Request(endpoint.get('uri'), headers={'User-Agent': 'octopus.ha-node-verify'}),
-                     timeout=timeout, context=ssl.create_default_context()) as resp:
+        with build_opener(*handlers).open(Request(endpoint.get('uri'), headers={'User-Agent': 'octopus.ha-node-verify'}),
+                                          timeout=timeout) as resp:
             result.update(reachable=True, status_code=resp.getcode())
     except HTTPError as exc:
         result.update(reachable=True, status_code=exc.code)
@@ -189,7 +192,7 @@ def handler(module, data):
         value = dict(targets=[probe_tentacle(t, timeout) for t in params.get('Targets') or []])
     elif probe == 'http-endpoint':
         timeout = int(params.get('TimeoutSeconds') or 10)
-        value = dict(endpoints=[probe_http(e, timeout) for e in params.get('Endpoints') or []])
+        value = dict(endpoints=[probe_http(e, timeout, params.get('Proxy') or '') for e in params.get('Endpoints') or []])
     elif probe == 'shared-folder':
         value = probe_folders(data, params.get('Folders'))
     elif probe == 'url-acl':
