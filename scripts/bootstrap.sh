@@ -78,7 +78,7 @@ if [ ! -f "$tcache/get_pip_24_2.py" ] || [ ! -f "$tcache/pip-24.2-py3-none-any.w
   cp "$OCTOHA_ROOT/scripts/get_pip_shim.py" "$tcache/get_pip_24_2.py"
 fi
 # 4. Debian packages, installed once when missing (root with apt-get only):
-#    shellcheck for the sanity test of the same name; mono-mcs and mono-runtime to compile the probes'
+#    the shellcheck program for the sanity test of the same name; mono-mcs and mono-runtime to compile the probes'
 #    C# at C# 5 and run it (tests/probes fail, not skip, where these can be installed and are missing).
 apt_missing=()
 command -v shellcheck >/dev/null 2>&1 || apt_missing+=(shellcheck)

@@ -15,7 +15,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import re
 
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_sql import ConnectionStringError, sql_user as _sql_user
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_version import (

@@ -219,4 +219,3 @@ def sql_endpoint(connection_string, default_port=DEFAULT_SQL_PORT, port=None):
                   integrated_security=uses_integrated_security(connection_string),
                   failover_partner=parse_server(failover, default_port).get('host') if failover else None)
     return result
-

@@ -30,13 +30,11 @@ def ps1_files():
 def _tasks(node):
     if isinstance(node, list):
         for item in node:
-            for task in _tasks(item):
-                yield task
+            yield from _tasks(item)
     elif isinstance(node, dict):
         yield node
         for key in ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers'):
-            for task in _tasks(node.get(key)):
-                yield task
+            yield from _tasks(node.get(key))
 
 
 def yaml_files(root=ROOT):

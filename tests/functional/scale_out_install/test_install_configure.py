@@ -160,8 +160,8 @@ def sim():
 def world(tmp_path, sim):
     """One new node whose service runs as a gMSA, with Integrated Security: the database commands must run as
     the gMSA (become), and its listen prefix needs a URL reservation."""
-    env = Env(tmp_path, sim, hosts={'node1': {'server_configure_connection_string': INTEGRATED,
-                                             'server_configure_service_username': GMSA}})
+    node = {'server_configure_connection_string': INTEGRATED, 'server_configure_service_username': GMSA}
+    env = Env(tmp_path, sim, hosts={'node1': node})
     fh.set_knob('require_url_acls', True, host='node1', root=env.fake_dir)
     return env
 

@@ -38,8 +38,8 @@ def test_semicolon_and_comma_separated_prefixes(prefixes):
 
 
 def test_current_semicolon_prefixes_compare_equal():
-    current = {'instances': '[{"InstanceName": "OctopusServer"}]', 'service': {'exists': True, 'state': 'running',
-                                                                              'username': 'CORP\\octo$'},
+    service = {'exists': True, 'state': 'running', 'username': 'CORP\\octo$'}
+    current = {'instances': '[{"InstanceName": "OctopusServer"}]', 'service': service,
                'configuration': {'Octopus': {'Server': {'NodeName': 'i-0abc', 'TaskCap': 5, 'MaintenanceMode': False},
                                              'Storage': {'ExternalDatabaseConnectionString': INTEGRATED},
                                              'Home': 'C:\\Octopus', 'Communications': {'ServicesPort': 10943},

@@ -8,7 +8,6 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.octopus.ha.plugins.filter.octopus_verify_report import octopus_sql_endpoint
 from ansible_collections.octopus.ha.plugins.module_utils import _octopus_sql as sql
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_configure import server_plan
 
@@ -52,7 +51,7 @@ def test_integrated_security(text, integrated):
 
 def test_endpoint_filter_and_planner_read_the_same_user():
     """Before: the planner split on every ';' and read the login as '"octo'."""
-    endpoint = octopus_sql_endpoint(QUOTED)
+    endpoint = sql.sql_endpoint(QUOTED)
     assert endpoint['host'] == 'sql01' and endpoint['integrated_security'] is False
     plan = server_plan({'instances': '[]', 'service': {'exists': False}}, {
         'node_name': 'n1', 'connection_string': QUOTED, 'master_key': 'k', 'service_username': 'CORP\\octo;svc',

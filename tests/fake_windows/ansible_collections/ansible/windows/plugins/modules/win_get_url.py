@@ -49,7 +49,10 @@ ARGUMENT_SPEC = dict(
     validate_certs=dict(type='bool', default=True),
 )
 # The options this stand-in implements; any other option given a non-default value fails the task.
-MODELLED = frozenset(['checksum', 'checksum_algorithm', 'checksum_url', 'dest', 'force', 'headers', 'url', 'url_method', 'url_timeout', 'validate_certs'])
+MODELLED = frozenset([
+    'checksum', 'checksum_algorithm', 'checksum_url', 'dest', 'force', 'headers', 'url', 'url_method',
+    'url_timeout', 'validate_certs',
+])
 
 
 def resolve(url):

@@ -48,7 +48,11 @@ ARGUMENT_SPEC = dict(
     wait_for_children=dict(type='bool', default=False),
 )
 # The options this stand-in implements; any other option given a non-default value fails the task.
-MODELLED = frozenset(['arguments', 'chdir', 'checksum', 'checksum_algorithm', 'creates_path', 'creates_service', 'creates_version', 'expected_return_code', 'log_path', 'path', 'product_id', 'provider', 'state', 'wait_for_children'])
+MODELLED = frozenset([
+    'arguments', 'chdir', 'checksum', 'checksum_algorithm', 'creates_path', 'creates_service',
+    'creates_version', 'expected_return_code', 'log_path', 'path', 'product_id', 'provider', 'state',
+    'wait_for_children',
+])
 
 
 def _command(module, action):

@@ -62,7 +62,10 @@ ARGUMENT_SPEC = dict(
     sensitive_parameters=dict(type='list', elements='dict'),
 )
 # The options this stand-in implements; any other option given a non-default value fails the task.
-MODELLED = frozenset(['arguments', 'chdir', 'creates', 'depth', 'error_action', 'executable', 'parameters', 'path', 'remote_src', 'removes', 'script'])
+MODELLED = frozenset([
+    'arguments', 'chdir', 'creates', 'depth', 'error_action', 'executable', 'parameters', 'path',
+    'remote_src', 'removes', 'script',
+])
 
 
 def _thumbprint(value):

@@ -43,7 +43,10 @@ ARGUMENT_SPEC = dict(
     username=dict(type='str'),
 )
 # The options this stand-in implements; any other option given a non-default value fails the task.
-MODELLED = frozenset(['dependencies', 'dependency_action', 'description', 'display_name', 'force_dependent_services', 'name', 'password', 'path', 'start_mode', 'state', 'update_password', 'username'])
+MODELLED = frozenset([
+    'dependencies', 'dependency_action', 'description', 'display_name', 'force_dependent_services', 'name',
+    'password', 'path', 'start_mode', 'state', 'update_password', 'username',
+])
 
 
 def _result(svc):

@@ -54,7 +54,10 @@ ARGUMENT_SPEC = dict(
     validate_certs=dict(type='bool', default=True),
 )
 # The options this stand-in implements; any other option given a non-default value fails the task.
-MODELLED = frozenset(['body', 'content_type', 'creates', 'dest', 'follow_redirects', 'headers', 'url_method', 'removes', 'return_content', 'status_code', 'url', 'url_password', 'url_timeout', 'url_username', 'validate_certs'])
+MODELLED = frozenset([
+    'body', 'content_type', 'creates', 'dest', 'follow_redirects', 'headers', 'url_method', 'removes',
+    'return_content', 'status_code', 'url', 'url_password', 'url_timeout', 'url_username', 'validate_certs',
+])
 
 
 def handler(module, data):

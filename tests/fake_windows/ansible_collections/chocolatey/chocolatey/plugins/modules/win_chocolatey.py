@@ -28,7 +28,9 @@ ARGUMENT_SPEC = dict(
     allow_prerelease=dict(type='bool', default=False),
     architecture=dict(type='str', default='default', choices=['default', 'x86']),
     bootstrap_script=dict(type='str', aliases=['install_ps1', 'bootstrap_ps1']),
-    bootstrap_tls_version=dict(type='list', default=['tls12', 'tls13'], choices=['tls11', 'tls12', 'tls13'], elements='str', aliases=['bootstrap_tls_versions', 'tls_version', 'tls_versions']),
+    bootstrap_tls_version=dict(
+        type='list', default=['tls12', 'tls13'], choices=['tls11', 'tls12', 'tls13'], elements='str',
+        aliases=['bootstrap_tls_versions', 'tls_version', 'tls_versions']),
     checksum=dict(type='str'),
     checksum64=dict(type='str'),
     checksum_type=dict(type='str', choices=['md5', 'sha1', 'sha256', 'sha512']),
@@ -56,7 +58,10 @@ ARGUMENT_SPEC = dict(
     version=dict(type='str'),
 )
 # The options this stand-in implements; any other option given a non-default value fails the task.
-MODELLED = frozenset(['allow_multiple', 'allow_prerelease', 'force', 'install_args', 'name', 'package_params', 'pinned', 'source', 'state', 'timeout', 'version'])
+MODELLED = frozenset([
+    'allow_multiple', 'allow_prerelease', 'force', 'install_args', 'name', 'package_params', 'pinned',
+    'source', 'state', 'timeout', 'version',
+])
 
 
 def _vt(version):

@@ -35,7 +35,10 @@ ARGUMENT_SPEC = dict(
     state=dict(type='str', default='present', choices=['absent', 'present']),
 )
 # The options this stand-in implements; any other option given a non-default value fails the task.
-MODELLED = frozenset(['action', 'description', 'direction', 'enabled', 'group', 'localip', 'localport', 'name', 'profiles', 'program', 'protocol', 'remoteip', 'remoteport', 'service', 'state'])
+MODELLED = frozenset([
+    'action', 'description', 'direction', 'enabled', 'group', 'localip', 'localport', 'name', 'profiles',
+    'program', 'protocol', 'remoteip', 'remoteport', 'service', 'state',
+])
 
 
 def handler(module, data):
