@@ -134,11 +134,19 @@ def test_failed_checks_keep_node_drained_with_cap_0(scale_out):
 def test_remove_on_failure_with_vvv_shows_no_secret(scale_out):
     """remove-on-failure stops the service and deletes the record; -vvv output holds no secret."""
     env = scale_out(space_options=dict(mismatched=True))
+    fh = scenario._fake_host()  # pylint: disable=protected-access
+    # A hardened service account: interactive (and batch) logons are denied to it, as hardening baselines do.
+    fh.set_knob('denied_logon_types', {'CORP\\svc-octopus': ['interactive', 'batch']}, host=scenario.NODE, root=env.state_dir)
+    fh.set_knob('account_passwords', {'CORP\\svc-octopus': scenario.SERVICE_PASSWORD}, host=scenario.NODE, root=env.state_dir)
     result = env.run(verbosity=3, octopus_scale_out_remove_on_failure=True,
                      server_configure_service_username='CORP\\svc-octopus',
                      server_configure_service_password=scenario.SERVICE_PASSWORD)
     assert result.rc != 0
     assert 'listening_tentacles' in result.output
+    # The storage probe ran as the service account with a logon type the hardened account is allowed.
+    report = result.task('octopus.ha.node_verify : Build the verification report')['ansible_facts']['node_verify_report']
+    storage = [c for c in report['checks'] if c['name'] == 'shared_storage'][0]
+    assert storage['status'] == 'passed' and storage['details']['identity'] == 'CORP\\svc-octopus', storage
     assert env.node() is None
     deletes = [e for e in env.sim.control.requests() if e['method'] == 'DELETE' and NODE_ID.lower() in e['path'].lower()]
     assert deletes and deletes[-1]['status'] in (200, 204)
