@@ -390,7 +390,7 @@ class FakeOctopus:
             owner = self.nodes.get(task['ServerNode'] or '')
             if task['State'] == 'Executing' and task['ends_at'] is not None and task['ends_at'] <= now:
                 task['State'] = 'Success'
-            if task['State'] == 'Cancelling' and owner and not owner['IsOffline'] and (task['cancel_at'] or float('inf')) <= now:
+            if task['State'] == 'Cancelling' and owner and not owner['IsOffline'] and task['cancel_at'] is not None and task['cancel_at'] <= now:
                 task['State'] = 'Canceled'
 
     def _route(self, method, segs, query, body):
