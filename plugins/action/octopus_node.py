@@ -5,7 +5,7 @@
 
 A module cannot print while it runs, so this plugin runs a long wait as a few runs of the module
 (segments). Each run waits in the module, polling cheaply, and returns when the node's tasks
-changed, when the phase of the wait changed, or when its segment is over (after about 1, 2, 4, 8
+changed, when the phase of the wait changed, or when its segment is over (after about 2 and 6
 minutes, then every 10 minutes); the plugin prints a progress line and runs the module again to
 resume the wait. All decisions stay in the module (module_utils/_octopus_drain.py); the plugin
 only prints, carries the module's resume state (plus the time its own start-up took) to the next

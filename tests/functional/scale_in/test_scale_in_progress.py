@@ -96,7 +96,8 @@ def test_progress_lines_diff_and_requests_of_a_real_wait(sim_factory, scale_in, 
     shown = blocks(reader.lines)
     assert shown[0] == ('octopus_node: OCTO-NODE-03 drained, waiting for 1 task (30m left):\n'
                         '  %s Deploy Web 1.0.0 to Production, running 4m10s' % task['Id'])
-    assert shown[-1] == 'octopus_node: OCTO-NODE-03 deleted, watching whether it registers again (2s left)'
+    # The run that saw the end deleted the node and watched for a re-registration itself: no line for that.
+    assert not [b for b in shown if 'watching' in b], shown
     assert all(a != b for a, b in zip(shown, shown[1:])), shown
     assert not [b for b in shown if 'OctopusServerNodes-' in b], 'the node is named by its name'
     assert 'changed: [localhost -> bastion]' in reader.lines

@@ -80,25 +80,32 @@ def harness(clock, capsys, monkeypatch):
 
 
 def test_a_long_wait_is_a_few_module_runs_with_a_progress_line_each(octo, clock, harness):
-    octo.add_task('ServerTasks-6', 'A', duration=300, description='Deploy Web 1.0.0 to Production', started_ago=250)
+    # A 30-minute drain: three deployments end 10, 20 and 30 minutes from now.
+    for number, duration in ((6, 600), (7, 1200), (8, 1800)):
+        octo.add_task('ServerTasks-%d' % number, 'A', duration=duration, description='Deploy Web 1.0.%d to Production' % number,
+                      started_ago=250)
     plugin = harness(diff=True)
-    result = plugin.run(name='A', state='absent')
+    result = plugin.run(name='A', state='absent', drain_timeout=3600)
     assert result['deleted'] is True and result['changed'] is True and not result.get('failed'), result
     assert octo.mutations() == [('PUT', 'octopusservernodes/OctopusServerNodes-A'), ('DELETE', 'octopusservernodes/OctopusServerNodes-A')]
-    # Runs: the drain (a line at once), segments ending after 60, 120 and 240 s of waiting, the run that saw the task
-    # end (and deleted the node, starting the re-registration watch), and the watch.
+    # Runs: the drain (a line at once), segments ending after 2 and 6 minutes, the first deployment's end at 10
+    # minutes, the segment ending with the second one at 20, and the run that saw the last end, deleted the node and
+    # watched for a re-registration. Each is one module start-up on the controller.
     assert len(plugin.runs) == 6, [r[SEGMENT_OPTION]['resume'] and r[SEGMENT_OPTION]['resume']['phase_elapsed'] for r in plugin.runs]
-    assert plugin.lines == [
-        'octopus_node: A drained, waiting for 1 task (30m left):\n  ServerTasks-6 Deploy Web 1.0.0 to Production, running 4m10s',
-        'octopus_node: A drained, waiting for 1 task (29m left):\n  ServerTasks-6 Deploy Web 1.0.0 to Production, running 5m10s',
-        'octopus_node: A drained, waiting for 1 task (28m left):\n  ServerTasks-6 Deploy Web 1.0.0 to Production, running 6m10s',
-        # (a segment ends at the first poll after its length: the polls are 9 s apart by then)
-        'octopus_node: A drained, waiting for 1 task (25m53s left):\n  ServerTasks-6 Deploy Web 1.0.0 to Production, running 8m17s',
-        'octopus_node: A deleted, watching whether it registers again (30s left)',
+    assert [line.split('\n')[0] for line in plugin.lines] == [
+        'octopus_node: A drained, waiting for 3 tasks (1h00m left):',
+        'octopus_node: A drained, waiting for 3 tasks (58m left):',
+        'octopus_node: A drained, waiting for 3 tasks (53m47s left):',   # a segment ends at the first poll after it
+        'octopus_node: A drained, waiting for 2 tasks (49m47s left):',
+        'octopus_node: A drained, waiting for 1 task (39m38s left):',
     ]
+    assert plugin.lines[0].split('\n')[1:] == ['  ServerTasks-6 Deploy Web 1.0.6 to Production, running 4m10s',
+                                               '  ServerTasks-7 Deploy Web 1.0.7 to Production, running 4m10s',
+                                               '  ServerTasks-8 Deploy Web 1.0.8 to Production, running 4m10s']
+    assert plugin.lines[-1].split('\n')[1:] == ['  ServerTasks-8 Deploy Web 1.0.8 to Production, running 24m32s']
     assert len(set(plugin.lines)) == len(plugin.lines)
     # Seen at the first poll after its end, at most a 25th of the time waited later; then the 30 s watch.
-    assert 300 <= result['elapsed']['wait'] <= 300 * 1.04 and result['elapsed']['delete'] == 30
+    assert 1800 <= result['elapsed']['wait'] <= 1800 * 1.04 and result['elapsed']['delete'] == 30
     assert result['diff']['before'] == dict(Id=NODE_A, Name='A', MaxConcurrentTasks=5, IsInMaintenanceMode=False)
     assert result['diff']['after'] == {}
     assert SEGMENT_OPTION not in json.dumps(result.get('invocation', {}))
@@ -131,12 +138,12 @@ def test_a_change_ends_a_segment_early_but_not_before_a_quarter_of_it(octo, cloc
     plugin = harness()
     result = plugin.run(name='A', state='drained')
     assert not result.get('failed'), result
-    # Line 1 at once; T1 ends at 5 s but the first segment (60 s) ends on a change only after 15 s; T2 ends at 40 s.
+    # Line 1 at once; T1 ends at 5 s but the first segment (120 s) ends on a change only after 30 s; T2 ends at 40 s.
     assert [line.split('\n')[0] for line in plugin.lines] == [
         'octopus_node: A drained, waiting for 2 tasks (30m left):',
-        'octopus_node: A drained, waiting for 1 task (29m45s left):',
+        'octopus_node: A drained, waiting for 1 task (29m30s left):',
     ]
-    assert plugin.lines[1].split('\n')[1:] == ['  T2 Long, running 15s']
+    assert plugin.lines[1].split('\n')[1:] == ['  T2 Long, running 30s']
     assert len(plugin.runs) == 3
 
 
@@ -163,7 +170,7 @@ def test_a_run_that_dies_mid_wait_reports_what_the_wait_did(octo, harness):
 def test_a_warning_is_reported_once_however_many_runs(octo, harness, warning_texts):
     octo.nodes[NODE_A]['IsOffline'] = True
     octo.last_seen_ago[NODE_A] = 30
-    octo.add_task('T1', 'A', duration=200)
+    octo.add_task('T1', 'A', duration=500)
     plugin = harness()
     result = plugin.run(name='A', state='drained')
     assert not result.get('failed') and len(plugin.runs) > 3
