@@ -27,7 +27,7 @@ description:
     it, such as a deployment paused on a manual intervention, which resumes only on the node that started it.
   - A node the server reports offline counts as gone only once the server has not seen it for O(offline_grace) seconds,
     measured with the server's clock (C(LastSeen) against the C(Date) of the summary answer), never the local clock. Until
-    then it is drained and waited on like a live node. Once gone, its tasks are orphans: they are cancelled, reported in
+    then it is drained and waited on like a live node. Once gone, its tasks are orphans, which are cancelled, reported in
     RV(lost_tasks), and the record is deleted (see the notes).
   - The node is never deleted while it still runs C(Executing) tasks, unless O(force=true); the tasks are then listed in
     RV(lost_tasks).
@@ -181,7 +181,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads only (no PUT, POST or DELETE) and follows the decision the real run would make. RV(msg) and RV(plan) say what would
+      - Reads only (no PUT, POST or DELETE) and follows the decision the real run would make. C(msg) and RV(plan) say what would
         happen, for example C(would drain, would wait up to 1800 s (drain_timeout) for ServerTasks-6, would delete the record);
         a run that would fail (for example O(wait=false) with tasks running) fails in check mode too. Does not wait.
   diff_mode:
@@ -196,7 +196,7 @@ notes:
     task can finish it; they stay C(Cancelling). As nobody else can clean them up, O(state=absent) reports them in
     RV(stuck_tasks) and RV(lost_tasks) with a warning and deletes the node anyway; the server then marks the tasks of the
     deleted node failed. O(state=drained) does not wait for the tasks of a gone node and lists them in RV(running_tasks).
-  - If someone else deletes the node while this module waits, O(state=absent) succeeds and says so in RV(msg); the tasks that
+  - If someone else deletes the node while this module waits, O(state=absent) succeeds and says so in C(msg); the tasks that
     were still running are listed in RV(lost_tasks).
 seealso:
   - module: octopus.ha.octopus_task_cancel

@@ -143,7 +143,7 @@ def test_lb_hook_runs_after_the_drain_and_before_the_last_write(sim_factory, sca
     content: "{{ {'status': lb_ping.status, 'node': node_remove_node.Id} | to_json }}"
     mode: "0600"
 ''' % (sim.node_url(TARGET), marker))
-    task = [t for t in sim.control.state()['tasks']][-1]
+    task = sim.control.state()['tasks'][-1]
     with FinishAfterDrain(sim, task['Id']):
         result = scale_in(sim, extra_vars={'node_remove_lb_deregister_tasks': str(hook)})
     assert result.rc == 0, result.explain()
