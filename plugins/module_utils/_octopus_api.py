@@ -718,8 +718,8 @@ class _WriteRetry:
         if 429 in self.statuses:
             what = 'rate limited by %s' % self.client.base_url
         else:
-            what = 'transient errors (%s) from %s' % (', '.join(sorted(set(_status_text(s) for s in self.statuses))),
-                                                       self.client.base_url)
+            statuses = ', '.join(sorted(set(_status_text(s) for s in self.statuses)))
+            what = 'transient errors (%s) from %s' % (statuses, self.client.base_url)
         self.client._warn('Octopus API %s while trying to %s: the outcome of a write was unknown %d times, so the object was read '
                           'again each time before deciding (%d attempts).'
                           % (what, self.action, len(self.statuses), self.attempts))

@@ -411,9 +411,9 @@ class NodeStep:
         self.guard_done = True
         if self.summary is None or not summary_entry(self.summary, node['Id']):
             missing = 'the cluster summary does not list the node' if self.summary is not None else 'the cluster summary was not read'
+            label = node_label(node, self.params)
             raise StepFailed('Refusing to change Octopus server node %s: the capacity guard cannot be checked because %s. Nothing was '
-                             'changed. Use an API key that can read /api/octopusservernodes/summary.' % (node_label(node, self.params),
-                                                                                                        missing),
+                             'changed. Use an API key that can read /api/octopusservernodes/summary.' % (label, missing),
                              blocked_by=[missing])
         unreadable = unreadable_facts(self.summary)
         if unreadable and not self.params['force']:
@@ -905,8 +905,8 @@ def finish(total, params):
     internal = ('status', 'found', 'offline', 'gone', 'suggestions', 'tasks_seen')
     result = dict((k, v) for k, v in total.items() if k not in internal)
     if not total['found'] and total.get('suggestions'):
-        missing = 'No Octopus server node is named %r. %s' % (params.get('name'), total['suggestions'])
-        result['warnings'] = list(result['warnings']) + [missing]
+        warning = 'No Octopus server node is named %r. %s' % (params.get('name'), total['suggestions'])
+        result['warnings'] = list(result['warnings']) + [warning]
     result['elapsed'] = dict((k, round(v, 3)) for k, v in total['elapsed'].items())
     result['reason'] = params.get('reason')
     result['diff'] = node_diff(total['before'] or {}, total['node'] or {}, params)

@@ -27,7 +27,7 @@ description:
     it, such as a deployment paused on a manual intervention, which resumes only on the node that started it.
   - A node the server reports offline counts as gone only once the server has not seen it for O(offline_grace) seconds,
     measured with the server's clock (C(LastSeen) against the C(Date) of the summary answer), never the local clock. Until
-    then it is drained and waited on like a live node. Once gone, its tasks are orphans; they are cancelled, reported in
+    then it is drained and waited on like a live node. Once gone, its tasks are orphans, which are cancelled, reported in
     RV(lost_tasks), and the record is deleted (see the notes).
   - The node is never deleted while it still runs C(Executing) tasks, unless O(force=true); the tasks are then listed in
     RV(lost_tasks).

@@ -146,8 +146,8 @@ def test_tasks_of_a_deleted_node_fail_at_the_next_sweep_when_configured(make_sim
 
 def test_put_missing_fields_kept_when_configured(make_sim):
     sim = make_sim(dict(TWO, server={'put_missing_fields': 'keep'}))
-    status, dummy, body = sim.request('PUT', 'octopusservernodes/OctopusServerNodes-B', {'Id': 'OctopusServerNodes-B',
-                                                                                       'IsInMaintenanceMode': True})
+    partial = {'Id': 'OctopusServerNodes-B', 'IsInMaintenanceMode': True}
+    status, dummy, body = sim.request('PUT', 'octopusservernodes/OctopusServerNodes-B', partial)
     assert status == 200
     assert body['Name'] == 'B' and body['MaxConcurrentTasks'] == 5 and body['IsInMaintenanceMode'] is True
 

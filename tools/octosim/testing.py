@@ -333,8 +333,10 @@ class InProcessOctopus:
             reason = socket.timeout('timed out') if (answer.timed_out or timed_out) else ConnectionResetError(104, 'Connection reset by peer')
             raise urllib.error.URLError(reason)
         payload = answer.payload
-        raw = payload if isinstance(payload, bytes) else (payload.encode('utf-8') if isinstance(payload, str)
-                                                           else json.dumps(payload).encode('utf-8'))
+        if isinstance(payload, bytes):
+            raw = payload
+        else:
+            raw = payload.encode('utf-8') if isinstance(payload, str) else json.dumps(payload).encode('utf-8')
         response_headers = Message()
         for name, value in answer.headers.items():
             response_headers[name] = value

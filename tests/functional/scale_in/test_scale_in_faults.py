@@ -54,8 +54,10 @@ def vm_gone(sim, name=TARGET):
 
 def drain_puts(log):
     """The drain PUTs, not the cap-0 write of a kept record (a PUT answered by a fault has no body in the log)."""
-    return [e for e in by_method(log, 'PUT') if e.get('body') is None or (e['body'].get('IsInMaintenanceMode') and
-                                                                           e['body'].get('MaxConcurrentTasks') != 0)]
+    def is_drain(entry):
+        body = entry.get('body')
+        return body is None or (body.get('IsInMaintenanceMode') and body.get('MaxConcurrentTasks') != 0)
+    return [e for e in by_method(log, 'PUT') if is_drain(e)]
 
 
 # ------------------------------------------------------------------ rows 1-4: transport and auth

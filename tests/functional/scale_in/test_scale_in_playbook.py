@@ -143,7 +143,7 @@ def test_lb_hook_runs_after_the_drain_and_before_the_last_write(sim_factory, sca
     content: "{{ {'status': lb_ping.status, 'node': node_remove_node.Id} | to_json }}"
     mode: "0600"
 ''' % (sim.node_url(TARGET), marker))
-    task = [t for t in sim.control.state()['tasks']][-1]
+    task = sim.control.state()['tasks'][-1]
     with FinishAfterDrain(sim, task['Id']):
         result = scale_in(sim, extra_vars={'node_remove_lb_deregister_tasks': str(hook)})
     assert result.rc == 0, result.explain()
@@ -248,3 +248,19 @@ def test_vm_not_in_the_inventory_is_skipped_with_a_message_and_the_record_kept(s
     assert result.rc == 0, result.explain()
     assert 'not in the inventory' in result.result('Report that the VM is not an inventory host')['msg']
     assert record_kept(sim)
+
+
+def test_the_summary_lists_a_paused_deployment_cancelled_at_the_drain_and_the_time_per_phase(sim_factory, scale_in):
+    """Issue 8 section 7: the summary used to leave out what the drain step cancelled (pending interruptions)."""
+    sim = sim_factory(cluster(), speed=0)
+    paused = sim.control.add_task(Name='Deploy', ServerNode=TARGET, Duration=600, HasPendingInterruptions=True)
+    result = scale_in(sim, extra_vars={'node_remove_pending_interruptions': 'cancel'})
+    assert result.rc == 0, result.explain()
+    assert task_states(sim)[paused['Id']] == 'Canceled'
+    report = result.result('Report the removal')['msg']
+    assert 'Cancelled: %s.' % paused['Id'] in report and 'Time: drain ' in report and 'wait ' in report
+    facts = result.result('Publish what the removal did (the role\'s result, docs/scale-in.md)')['ansible_facts']
+    outcome = facts['node_remove_result']
+    assert outcome['cancelled_tasks'] == [paused['Id']] and outcome['interrupted_tasks'] == [paused['Id']]
+    assert outcome['record_kept'] is True and outcome['node']['Id'] == TARGET_ID
+    assert set(outcome['elapsed']) == {'drain', 'wait', 'cancel', 'delete'}

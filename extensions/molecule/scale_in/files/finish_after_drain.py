@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Contributors to the octopus.ha collection
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Finish a simulator task as soon as the drain PUT of a node is in the request log (Molecule scale_in helper).
