@@ -54,7 +54,6 @@ CANCEL_POLL = 'cancel_poll'        # waiting for cancelled tasks to become termi
 CANCEL_EXPIRED = 'cancel_expired'  # cancel_timeout passed: report stuck tasks
 WATCH_POLL = 'watch_poll'          # after deleting an online node: has it registered again?
 WATCH_EXPIRED = 'watch_expired'    # reregistration_watch passed: the last look
-STEP_KINDS = (POLL, DRAIN_EXPIRED, CANCEL_POLL, CANCEL_EXPIRED, WATCH_POLL, WATCH_EXPIRED)
 # The action plugin's internal channel to the module (see NodeModule).
 SEGMENT_OPTION = '_octopus_node_segment'
 
@@ -671,7 +670,7 @@ SEGMENT_MIN = 120.0
 SEGMENT_MAX = 600.0
 SEGMENT_GROWTH = 2.0
 CHANGE_FRACTION = 0.25
-PHASE_WORDS = {WAITING: 'drain_timeout', CANCELLING: 'cancel_timeout', WATCHING: 'reregistration_watch'}
+WAITING_STATUSES = (WAITING, CANCELLING, WATCHING)
 
 
 def segment_seconds(phase_elapsed):
@@ -965,7 +964,7 @@ def resume_state(segment):
     resume = segment.get('resume')
     if resume is None:
         return None
-    if not isinstance(resume, dict) or not isinstance(resume.get('total'), dict) or resume['total'].get('status') not in PHASE_WORDS:
+    if not isinstance(resume, dict) or not isinstance(resume.get('total'), dict) or resume['total'].get('status') not in WAITING_STATUSES:
         raise ValueError('no waiting state to resume')
     total = dict(new_outcome(), **resume['total'])
     total['elapsed'] = dict(dict((p, 0.0) for p in PHASES), **(total.get('elapsed') or {}))
