@@ -5,6 +5,8 @@
 
 The documentation of each filter lives beside this file in ``<filter name>.yml``.
 
+* ``octopus_protection_line`` renders one entry of the plan of ``octopus.ha.autoscaling_scale_in_protection``
+  as a table row for reports.
 * ``octopus_queue_metric_data`` turns the task queue facts (``octopus_cluster_info`` ``queue``, or the
   ``cluster`` of an ``octopus.ha.octopus_cluster`` event) into the data points of
   ``octopus.ha.cloudwatch_metric_data``. The mapping lives in module_utils/_octopus_autoscaling.py.
@@ -35,8 +37,17 @@ def octopus_queue_metric_data(facts, timestamp=None, metrics=None):
     return queue_metric_data(facts, timestamp=timestamp if timestamp not in ('', None) else None, metrics=wanted or None)
 
 
+def octopus_protection_line(entry):
+    """One table row: instance, node, protection before and after, reason."""
+    if not isinstance(entry, dict):
+        raise AnsibleFilterError('octopus_protection_line expects one entry of the protection plan, got %s.' % type(entry).__name__)
+    after = entry.get('protect')
+    return '%-20s %-12s %-9s -> %-9s %s' % (entry.get('instance_id'), entry.get('node') or '-', entry.get('protected'),
+                                             'unchanged' if after is None else after, entry.get('reason'))
+
+
 class FilterModule(object):
     """Filters of the Octopus-aware autoscaling playbooks."""
 
     def filters(self):
-        return {'octopus_queue_metric_data': octopus_queue_metric_data}
+        return {'octopus_queue_metric_data': octopus_queue_metric_data, 'octopus_protection_line': octopus_protection_line}

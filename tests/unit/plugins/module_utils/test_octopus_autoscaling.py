@@ -342,8 +342,10 @@ TestDirectMode.settings = settings(max_examples=80, stateful_step_count=40, dead
                                    suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize('queued, running, cap, nodes, step', [(12, 10, 10, 2, 2), (3, 10, 10, 2, 1), (40, 10, 10, 2, 2),
-                                                              (1, 0, 0, 0, 1), (11, 5, 5, 1, 2)])
+STEPS = [(12, 10, 10, 2, 2), (3, 10, 10, 2, 1), (40, 10, 10, 2, 2), (1, 0, 0, 0, 1), (11, 5, 5, 1, 2)]
+
+
+@pytest.mark.parametrize('queued, running, cap, nodes, step', STEPS)
 def test_scale_out_step(queued, running, cap, nodes, step):
     entry = poll(1, 0, queued, running, cap, nodes)
     assert auto.scale_out_step(entry, POLICY) == step

@@ -27,8 +27,8 @@ def page(reply, items, total, date=DATE):
     return reply.reply(reply.page(items, total=total), headers={'Date': date} if date else None)
 
 
-def read(octopus_client, nodes=NODES, **kwargs):
-    return queue.read_queue(octopus_client(**kwargs), nodes)
+def read(octopus_client, nodes=None, default_nodes=True, **kwargs):
+    return queue.read_queue(octopus_client(**kwargs), list(NODES) if nodes is None and default_nodes else nodes)
 
 
 def test_facts_cost_one_request_each(fake_http, octopus_reply, octopus_client):
@@ -43,8 +43,8 @@ def test_facts_cost_one_request_each(fake_http, octopus_reply, octopus_client):
         server_time='2026-01-01T00:10:00+00:00')
     assert reading.errors == [] and reading.server_trouble() is None
     queries = [c.query for c in fake_http.calls]
-    assert [(q['states'], q['skip'], q['take']) for q in queries] == [('Queued', '0', '1'), ('Queued', '3', '1'),
-                                                                    ('Executing,Cancelling', '0', '1')]
+    expected = [('Queued', '0', '1'), ('Queued', '3', '1'), ('Executing,Cancelling', '0', '1')]
+    assert [(q['states'], q['skip'], q['take']) for q in queries] == expected
     assert all(q['spaces'] == 'all' and q['includeSystem'] == 'true' for q in queries)
     assert [n['name'] for n in reading.nodes] == ['A', 'B', 'UI', 'OLD']
     assert reading.nodes[0] == dict(id='OctopusServerNodes-A', name='A', max_concurrent_tasks=5, drained=False, offline=False,
@@ -128,7 +128,7 @@ def test_unknown_node_state_makes_capacity_unknown(fake_http, octopus_reply, oct
     nodes = [dict(NODES[0]), dict(NODES[1], offline=None)]
     facts = read(octopus_client, nodes=nodes).facts
     assert facts['task_capacity'] is None and facts['slot_utilisation'] is None and facts['free_task_slots'] is None
-    assert read(octopus_client, nodes=None).facts['task_capacity'] is None
+    assert read(octopus_client, default_nodes=False).facts['task_capacity'] is None
 
 
 def test_zero_capacity_has_no_ratios(fake_http, octopus_reply, octopus_client):

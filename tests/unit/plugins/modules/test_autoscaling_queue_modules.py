@@ -170,8 +170,8 @@ def test_protection_check_mode_lists_the_changes(aws, capsys):
     aws['autoscaling'].add_response('describe_auto_scaling_groups', describe(FOUR), DESCRIBE_REQ)
     result, dummy = run(capsys, protection, dict(group_name=GROUP, nodes=NODES), check_mode=True)
     assert result['changed'] is True and result['protect'] == ['i-a', 'i-b', 'i-c'] and result['unprotect'] == ['i-d']
-    assert [e['reason'] for e in result['plan']] == ['node i-a runs 2 tasks', 'node i-b runs 1 task', 'node i-c runs 3 tasks',
-                                                    'node i-d is idle']
+    reasons = ['node i-a runs 2 tasks', 'node i-b runs 1 task', 'node i-c runs 3 tasks', 'node i-d is idle']
+    assert [e['reason'] for e in result['plan']] == reasons
 
 
 def test_protection_without_node_facts_changes_nothing(aws, capsys):
