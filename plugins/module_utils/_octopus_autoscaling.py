@@ -296,7 +296,8 @@ def decide_capacity(history, group, policy, last_change=None, now=None):
     age = None if now is None or latest.get('observed_at') is None else now - latest['observed_at']
     if policy['max_fact_age'] and age is not None and age > policy['max_fact_age']:
         return done('the facts are %d s old (max_fact_age %d s): a newer poll will decide' % (age, policy['max_fact_age']))
-    fresh = [e for e in history if last_change is None or (e.get('polled_at') is not None and e['polled_at'] > last_change['time'])]
+    # Polls after the last change count; a failed poll (no time) stays in, so that it breaks a streak.
+    fresh = [e for e in history if last_change is None or e.get('polled_at') is None or e['polled_at'] > last_change['time']]
     out_run, in_run = _streak(fresh, scale_out_signal, policy), _streak(fresh, scale_in_signal, policy)
     decision.update(scale_out_streak=len(out_run), scale_in_streak=len(in_run))
     moving = in_flight(group)

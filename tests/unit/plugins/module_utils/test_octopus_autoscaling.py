@@ -152,7 +152,8 @@ def test_protection_properties(fleet):
 
 def poll(number, at, queued, running, cap, nodes=2, ok=True):
     facts = dict(queued_task_count=queued, running_task_count=running, task_capacity=cap, task_node_count=nodes)
-    return auto.history_entry(number, ok, at, at, facts if ok else None, None if ok else 'HTTP 503')
+    # As the event source: a failed poll has no server time.
+    return auto.history_entry(number, ok, at if ok else None, at, facts if ok else None, None if ok else 'HTTP 503')
 
 
 def group(desired, min_size=1, max_size=6, states=None):
@@ -220,7 +221,9 @@ def test_no_decision_from_missing_facts():
     partial = auto.decide_capacity(good + [poll(4, 120, 12, None, 10)], group(2), POLICY)
     assert partial['action'] == 'none' and 'running_task_count' in partial['reason']
     assert auto.decide_capacity([], group(2), POLICY)['action'] == 'none'
-    # After the failure, a single good poll is not enough: the streak starts again.
+    # After the failure, a single good poll is not enough: the streak starts again (also after a change).
+    broken = good[:3] + [poll(3, 90, None, None, None, ok=False), poll(4, 120, 12, 10, 10)]
+    assert auto.decide_capacity(broken, group(2), POLICY, last_change=dict(time=0))['scale_out_streak'] == 1
     after = auto.decide_capacity(good + [poll(4, 120, None, None, None, ok=False), poll(5, 150, 12, 10, 10)], group(2), POLICY)
     assert after['action'] == 'none' and after['scale_out_streak'] == 1
 
@@ -303,7 +306,7 @@ class DirectMode(RuleBasedStateMachine):
         facts = dict(queued_task_count=queued, running_task_count=int(cap * busy), task_capacity=cap, task_node_count=nodes)
         if unknown == 0:
             facts['task_capacity'] = None
-        self.history = (self.history + [auto.history_entry(self.number, ok, self.now, self.now, facts if ok else None,
+        self.history = (self.history + [auto.history_entry(self.number, ok, self.now if ok else None, self.now, facts if ok else None,
                                                            None if ok else 'HTTP 503')])[-20:]
         before = copy.deepcopy(self.group)
         decision = auto.decide_capacity(self.history, self.group, self.policy, self.last_change)
@@ -315,6 +318,7 @@ class DirectMode(RuleBasedStateMachine):
         needed = self.policy['scale_out_polls'] if decision['action'] == 'scale_out' else self.policy['scale_in_polls']
         signal = auto.scale_out_signal if decision['action'] == 'scale_out' else auto.scale_in_signal
         assert len(decision['evidence']) == needed and all(signal(e, self.policy) for e in decision['evidence'])
+        assert decision['evidence'] == self.history[-needed:], 'the newest polls, with no failed poll in between'
         if self.last_change is not None:
             assert all(e['polled_at'] > self.last_change['time'] for e in decision['evidence'])
             assert latest['polled_at'] - self.last_change['time'] >= self.policy['cooldown']
