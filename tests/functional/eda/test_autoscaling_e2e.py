@@ -8,7 +8,8 @@ rulesets octopus.ha.octopus_autoscaling (source octopus_cluster -> handler eda_a
 metrics, direct mode) and octopus.ha.asg_lifecycle (SQS -> eda_scale_in), against the Octopus simulator (frozen
 clock) and moto with the AWS scale-in model of asg_scaling_model.py.
 
-One cluster, three rulebook runs (the test changes the simulator only between runs, so what each poll saw is
+The two rulebooks run in two ansible-rulebook processes side by side, as they would in production (in one process,
+the first source to end stops every ruleset). One cluster, three runs (the test changes the simulator only between runs, so what each poll saw is
 known without any timing assumption):
 
 1. quiet, idle-first: 4 nodes, 3 running long deployments, 1 idle. The busy instances get protected, direct mode
@@ -20,7 +21,7 @@ known without any timing assumption):
    from the failed polls; the scale-in comes only after M good polls and stops at the floor (MinSize 3).
 
 In runs 1 and 2 the metrics read back from moto are compared with the simulator's queue at each poll.
-Cost: about 60-120 s on the 2-core CI machine (three ansible-rulebook runs, about 15 playbook runs).
+Cost: about 120-240 s on the loaded 2-core machine (three runs of ansible-rulebook, 9 handler and 2 lifecycle playbook runs).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -33,7 +34,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
@@ -47,44 +47,48 @@ POLICY = dict(octopus_autoscaling_scale_out_polls=2, octopus_autoscaling_scale_i
               octopus_autoscaling_scale_in_max_projected_utilisation=0.8, octopus_autoscaling_min_capacity=1)
 
 
-def compose_rulebook(path, lifecycle):
-    """The shipped rulesets in one rulebook file (one ansible-rulebook process runs both)."""
-    rulesets = []
-    for name in ('octopus_autoscaling.yml',) + (('asg_lifecycle.yml',) if lifecycle else ()):
-        with open(os.path.join(RULEBOOKS, name)) as handle:
-            rulesets.extend(yaml.safe_load(handle))
-    path.write_text(yaml.safe_dump(rulesets, sort_keys=False))
-    return str(path)
-
-
-def run_rulebook(workdir, moto, sim, events, queue=None, host_vars=None):
+def rulebook_command(workdir, moto, sim, rulebook, variables, host_vars):
+    """(command, environment) of one ansible-rulebook run in its own directory."""
     workdir.mkdir()
     inventory = {'all': {'hosts': {'localhost': dict(host_vars or {}, ansible_connection='local',
                                                      ansible_python_interpreter=sys.executable)}}}
     (workdir / 'inventory.json').write_text(json.dumps(inventory))
-    variables = {'octopus_url': sim.node_url(sim.watch_node), 'octopus_autoscaling_interval': 1,
-                 'octopus_autoscaling_max_events': events, 'octopus_autoscaling_error_backoff_max': 1,
-                 'octopus_autoscaling_max_retries': 0, 'octopus_autoscaling_request_deadline': 10,
-                 'octopus_aws_region': 'us-east-1', 'octopus_aws_endpoint_url': moto.url}
-    if queue:
-        variables.update(octopus_lifecycle_queue_url=queue, octopus_lifecycle_wait_seconds=1, octopus_lifecycle_max_events=1,
-                         octopus_lifecycle_idle_timeout=240)
-    (workdir / 'vars.json').write_text(json.dumps(variables))
+    (workdir / 'vars.json').write_text(json.dumps(dict(variables, octopus_aws_region='us-east-1', octopus_aws_endpoint_url=moto.url)))
     (workdir / 'tmp').mkdir()
     env = dict(os.environ)
     env.update(moto.env)
     env.update({'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_PYTHON_INTERPRETER': sys.executable, 'ANSIBLE_DEPRECATION_WARNINGS': 'false',
                 'TMPDIR': str(workdir / 'tmp'), 'OCTOPUS_URL': sim.url, 'OCTOPUS_API_KEY': octosim_testing.ADMIN_KEY})
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-rulebook'), '-i', str(workdir / 'inventory.json'),
-           '-r', compose_rulebook(workdir / 'rulebook.yml', bool(queue)), '--vars', str(workdir / 'vars.json'),
-           '--shutdown-delay', '300', '-v']
-    proc = subprocess.run(cmd, cwd=str(workdir), env=env, capture_output=True, text=True, timeout=900, check=False)
-    (workdir / 'rulebook-output.txt').write_text(proc.stdout + proc.stderr)
-    return proc
+           '-r', os.path.join(RULEBOOKS, rulebook), '--vars', str(workdir / 'vars.json'), '--shutdown-delay', '300', '-v']
+    return cmd, env
 
 
-def explain(proc):
-    return 'rc=%s\n%s\n%s' % (proc.returncode, proc.stdout[-10000:], proc.stderr[-3000:])
+def run_rulebooks(workdir, moto, sim, events, queue=None, host_vars=None):
+    """octopus_autoscaling for `events` polls; with queue, asg_lifecycle beside it in its own process until it handled
+    one lifecycle event (in one process the first source to end would stop both rulesets)."""
+    workdir.mkdir()
+    lifecycle = None
+    if queue:
+        cmd, env = rulebook_command(workdir / 'lifecycle', moto, sim, 'asg_lifecycle.yml', dict(
+            octopus_lifecycle_queue_url=queue, octopus_lifecycle_wait_seconds=1, octopus_lifecycle_max_events=1,
+            octopus_lifecycle_idle_timeout=600), host_vars)
+        lifecycle = subprocess.Popen(cmd, cwd=str(workdir / 'lifecycle'), env=env, stdout=subprocess.PIPE,  # pylint: disable=consider-using-with
+                                     stderr=subprocess.STDOUT, text=True)
+    cmd, env = rulebook_command(workdir / 'autoscaling', moto, sim, 'octopus_autoscaling.yml', dict(
+        octopus_url=sim.node_url(sim.watch_node), octopus_autoscaling_interval=1, octopus_autoscaling_max_events=events,
+        octopus_autoscaling_error_backoff_max=1, octopus_autoscaling_max_retries=0, octopus_autoscaling_request_deadline=10),
+        host_vars)
+    proc = subprocess.run(cmd, cwd=str(workdir / 'autoscaling'), env=env, capture_output=True, text=True, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    if lifecycle is not None:
+        output += '\n--- asg_lifecycle\n' + lifecycle.communicate(timeout=900)[0]
+    (workdir / 'rulebook-output.txt').write_text(output)
+    return proc.returncode, output
+
+
+def explain(run):
+    return 'rc=%s\n%s' % (run[0], run[1][-12000:])
 
 
 def decisions(log):
@@ -183,9 +187,9 @@ def test_idle_first_backlog_and_faults_end_to_end(moto, world, tmp_path):
 
     # ---- run 1: quiet, idle-first scale-in by one
     state1 = sim.control.state()
-    proc = run_rulebook(tmp_path / 'run1', moto, sim, events=3, queue=queue, host_vars=host_vars)
+    proc = run_rulebooks(tmp_path / 'run1', moto, sim, events=2, queue=queue, host_vars=host_vars)
     logged = decisions(log)
-    assert [e['action'] for e in logged] == ['none', 'scale_in', 'none'], explain(proc)
+    assert [e['action'] for e in logged] == ['none', 'scale_in'], explain(proc)
     assert logged[0]['scale_in_streak'] == 1 and logged[1]['desired_before'] == 4 and logged[1]['desired_after'] == 3
     assert [e['poll'] for e in logged[1]['evidence']] == [1, 2]
     assert model.terminations() == [idle], 'AWS could only pick the instance of the idle node'
@@ -211,8 +215,8 @@ def test_idle_first_backlog_and_faults_end_to_end(moto, world, tmp_path):
               for ago in (30, 20, 10, 5)]
     sim.control.clear_requests()
     state2 = sim.control.state()
-    proc = run_rulebook(tmp_path / 'run2', moto, sim, events=3, host_vars=host_vars)
-    logged2 = decisions(log)[3:]
+    proc = run_rulebooks(tmp_path / 'run2', moto, sim, events=3, host_vars=host_vars)
+    logged2 = decisions(log)[2:]
     assert [e['action'] for e in logged2] == ['none', 'scale_out', 'none'], explain(proc)
     assert (logged2[1]['desired_before'], logged2[1]['desired_after']) == (3, 4) and logged2[1]['poll'] == 2
     assert logged2[2]['reason'].startswith('cooldown'), 'held after the change'
@@ -231,13 +235,13 @@ def test_idle_first_backlog_and_faults_end_to_end(moto, world, tmp_path):
         sim.control.finish_task(task['Id'], state='Canceled')
     sim.control.add_fault(kind='status', status=503, path='^/node/.*/octopusservernodes/summary$', count=1)
     sim.control.add_fault(kind='drop', path='^/node/.*/octopusservernodes/summary$', count=1)
-    proc = run_rulebook(tmp_path / 'run3', moto, sim, events=5, queue=queue, host_vars=host_vars)
-    logged3 = decisions(log)[6:]
-    assert [e['action'] for e in logged3] == ['none', 'none', 'none', 'scale_in', 'none'], explain(proc)
+    proc = run_rulebooks(tmp_path / 'run3', moto, sim, events=4, queue=queue, host_vars=host_vars)
+    logged3 = decisions(log)[5:]
+    assert [e['action'] for e in logged3] == ['none', 'none', 'none', 'scale_in'], explain(proc)
     assert [e['reason'].split(' (')[0] for e in logged3[:2]] == ['the latest poll failed'] * 2
     assert '503' in logged3[0]['reason'] and 'cannot reach the Octopus server' in logged3[1]['reason']
     assert [e['poll'] for e in logged3[3]['evidence']] == [3, 4], 'only good polls after the faults count'
-    assert logged3[4]['desired_after'] == 3 and model.terminations() == [idle, new]
+    assert logged3[3]['desired_after'] == 3 and model.terminations() == [idle, new]
     assert [c['LifecycleActionResult'] for c in moto.recorder.accepted('complete', new)] == ['CONTINUE']
     assert group(moto)[0] == 3 and all(e['desired_after'] >= 3 for e in decisions(log)), 'never below MinSize 3'
     assert sorted(n['Name'] for n in sim.control.state()['nodes']) == sorted(busy)
