@@ -42,8 +42,9 @@ def octopus_protection_line(entry):
     if not isinstance(entry, dict):
         raise AnsibleFilterError('octopus_protection_line expects one entry of the protection plan, got %s.' % type(entry).__name__)
     after = entry.get('protect')
-    return '%-20s %-12s %-9s -> %-9s %s' % (entry.get('instance_id'), entry.get('node') or '-', entry.get('protected'),
-                                             'unchanged' if after is None else after, entry.get('reason'))
+    columns = (entry.get('instance_id'), entry.get('node') or '-', entry.get('protected'), 'unchanged' if after is None else after,
+               entry.get('reason'))
+    return '%-20s %-12s %-9s -> %-9s %s' % columns
 
 
 class FilterModule(object):

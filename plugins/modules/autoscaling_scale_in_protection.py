@@ -25,7 +25,7 @@ description:
     replacement, a Spot interruption, or a node that picks up a task between two runs. The lifecycle-hook scale-in still
     drains whatever node AWS terminates.
   - Leaves an instance as it is when its node's running tasks are unknown, when no node matches it, when it is not
-    C(InService), or when O(nodes) is not given (the cluster could not be read): no decision from missing facts.
+    C(InService), or when O(nodes) is not given (the cluster could not be read). No decision is taken from missing facts.
   - Why not M(amazon.aws.autoscaling_instance). That module sets one protection value for a list of instances and always
     ensures the instances are attached (O(amazon.aws.autoscaling_instance#module:state=attached) or V(present)). An
     instance that left the group between the read and the call would be attached again, and one that is terminating
