@@ -26,6 +26,7 @@ description:
   - After each change it waits O(cooldown) seconds of server time, counts only polls taken after the change, and does
     nothing while the group has launching or terminating instances. A failed poll, or one with a missing fact, is never
     acted upon.
+  - A policy option given as V(null) takes its default, so a playbook can pass unset variables through.
   - It only changes the desired capacity. Adding and removing nodes stays with the lifecycle hooks
     (C(octopus.ha.asg_lifecycle)), which install, drain and delete. Every decision, including "no change", is returned
     with the facts behind it and can be appended to O(decision_log).
@@ -256,7 +257,8 @@ def main():
         argument_spec[name] = dict(type='float' if isinstance(DEFAULT_POLICY[name], float) else 'int', default=DEFAULT_POLICY[name])
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    policy = dict((name, p[name]) for name in POLICY_OPTIONS)
+    # An option given as null (a playbook passing an unset variable) means its default.
+    policy = dict((name, DEFAULT_POLICY[name] if p[name] is None else p[name]) for name in POLICY_OPTIONS)
     errors = policy_errors(policy)
     if errors:
         module.fail_json(msg='The direct scaling policy is not valid: %s' % ' '.join(errors))

@@ -95,8 +95,9 @@ def one_run(moto, model, protect):
             json.dump({'octopus_lifecycle_queue_url': queue, 'octopus_aws_region': 'us-east-1', 'octopus_aws_endpoint_url': moto.url,
                        'octopus_lifecycle_wait_seconds': 1, 'octopus_lifecycle_max_events': 1, 'octopus_lifecycle_idle_timeout': 900},
                       handle)
-        rulebook = subprocess.Popen([bin_path('ansible-rulebook'), '-i', inventory(work), '-r', 'octopus.ha.asg_lifecycle',  # pylint: disable=consider-using-with
-                                     '--vars', vars_path, '--shutdown-delay', '900'],
+        command = [bin_path('ansible-rulebook'), '-i', inventory(work), '-r', 'octopus.ha.asg_lifecycle', '--vars', vars_path,
+                   '--shutdown-delay', '900']
+        rulebook = subprocess.Popen(command,  # pylint: disable=consider-using-with
                                     cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(5)   # let ansible-rulebook start (its start-up is not part of the scale-in)
         scaled_at = time.time()
@@ -114,7 +115,7 @@ def one_run(moto, model, protect):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=2)
     args = parser.parse_args()
     moto = MotoHarness()
@@ -140,9 +141,9 @@ def main():
     lines = ['| protection | run | AWS picked | SetDesiredCapacity to CONTINUE (s) | protection playbook (s) | API requests |',
              '|---|---|---|---|---|---|']
     for r in results:
-        lines.append('| %s | %d | %s | %s | %s | %d |' % ('yes' if r['protection'] else 'no', r['run'],
-                                                       'the idle node' if r['victim_was_idle'] else 'a busy node',
-                                                       r['seconds_to_continue'], r['protection_playbook_seconds'] or '-', r['api_requests']))
+        row = ('yes' if r['protection'] else 'no', r['run'], 'the idle node' if r['victim_was_idle'] else 'a busy node',
+               r['seconds_to_continue'], r['protection_playbook_seconds'] or '-', r['api_requests'])
+        lines.append('| %s | %d | %s | %s | %s | %d |' % row)
     with open(os.path.join(DATA_DIR, 'idle_first.md'), 'w') as handle:
         handle.write('%s\n\n%s\n' % (json.dumps(meta), '\n'.join(lines)))
     print('\n'.join(lines))
