@@ -28,6 +28,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def idle_first(sim, env, work):
     """Step 3: protection follows the work, so the scale-in takes the idle node."""
     import asg_scaling_model  # pylint: disable=import-outside-toplevel,import-error
     from eda_moto_harness import MotoHarness  # pylint: disable=import-outside-toplevel,import-error
+    logging.getLogger('werkzeug').setLevel(logging.ERROR)   # moto's request log
     moto = MotoHarness()
     try:
         model = asg_scaling_model.install()

@@ -26,7 +26,7 @@ description:
   - After each change it waits O(cooldown) seconds of server time, counts only polls taken after the change, and does
     nothing while the group has launching or terminating instances. A failed poll, or one with a missing fact, is never
     acted upon.
-  - A policy option given as V(null) takes its default, so a playbook can pass unset variables through.
+  - A policy option that is unset or V(null) takes its default, so a playbook can pass unset variables through.
   - It only changes the desired capacity. Adding and removing nodes stays with the lifecycle hooks
     (C(octopus.ha.asg_lifecycle)), which install, drain and delete. Every decision, including "no change", is returned
     with the facts behind it and can be appended to O(decision_log).
@@ -46,56 +46,64 @@ options:
     elements: dict
     required: true
   scale_out_backlog:
-    description: Queued tasks per slot above which a poll counts for scale-out.
+    description:
+      - Queued tasks per slot above which a poll counts for scale-out.
+      - Unset or V(null) means V(0.5).
     type: float
-    default: 0.5
   scale_out_min_utilisation:
     description:
       - The slots must be at least this full (running tasks divided by capacity) for a backlog to count. Octopus runs
         the tasks of one project and environment one after the other and nodes pick work up every 20 seconds, so a queue
         next to free slots is not a shortage of capacity.
+      - Unset or V(null) means V(0.8).
     type: float
-    default: 0.8
   scale_out_polls:
-    description: Consecutive polls with the scale-out signal before scaling out.
+    description:
+      - Consecutive polls with the scale-out signal before scaling out.
+      - Unset or V(null) means V(3).
     type: int
-    default: 3
   scale_out_max_step:
-    description: At most this many instances added in one change.
+    description:
+      - At most this many instances added in one change.
+      - Unset or V(null) means V(2).
     type: int
-    default: 2
   scale_in_utilisation:
-    description: Utilisation below which a poll with an empty queue counts for scale-in.
+    description:
+      - Utilisation below which a poll with an empty queue counts for scale-in.
+      - Unset or V(null) means V(0.3).
     type: float
-    default: 0.3
   scale_in_polls:
-    description: Consecutive polls with the scale-in signal before scaling in by one.
+    description:
+      - Consecutive polls with the scale-in signal before scaling in by one.
+      - Unset or V(null) means V(10).
     type: int
-    default: 10
   scale_in_max_projected_utilisation:
     description:
       - Hysteresis. The running tasks may use at most this share of the slots left with one node less. Must be below
         O(scale_out_min_utilisation).
+      - Unset or V(null) means V(0.7).
     type: float
-    default: 0.7
   cooldown:
-    description: Seconds of server time after a change before the next decision.
+    description:
+      - Seconds of server time after a change before the next decision.
+      - Unset or V(null) means V(300).
     type: int
-    default: 300
   min_capacity:
     description:
       - Floor of the desired capacity besides the group's C(MinSize); set it to the capacity guard of the scale-in
         (C(node_remove_min_task_nodes)) plus any UI-only nodes in the group.
+      - Unset or V(null) means V(1).
     type: int
-    default: 1
   node_task_cap:
-    description: Task cap assumed for a new node when the cluster has no task node to measure.
+    description:
+      - Task cap assumed for a new node when the cluster has no task node to measure.
+      - Unset or V(null) means V(5).
     type: int
-    default: 5
   max_fact_age:
-    description: Do nothing when the newest poll was observed longer ago than this many seconds (controller clock). V(0) disables the check.
+    description:
+      - Do nothing when the newest poll was observed longer ago than this many seconds (controller clock). V(0) disables the check.
+      - Unset or V(null) means V(0).
     type: int
-    default: 0
   cooldown_tag:
     description: Tag of the group that records the last change (time, action, sizes) for the cooldown.
     type: str
@@ -254,7 +262,8 @@ def main():
         decision_log=dict(type='path'),
     )
     for name in POLICY_OPTIONS:
-        argument_spec[name] = dict(type='float' if isinstance(DEFAULT_POLICY[name], float) else 'int', default=DEFAULT_POLICY[name])
+        # No default here: DEFAULT_POLICY (module_utils) is the one home of the defaults, and null means the default.
+        argument_spec[name] = dict(type='float' if isinstance(DEFAULT_POLICY[name], float) else 'int')
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     # An option given as null (a playbook passing an unset variable) means its default.

@@ -26,6 +26,7 @@ __metaclass__ = type
 import argparse
 import datetime
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -118,6 +119,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=2)
     args = parser.parse_args()
+    logging.getLogger('werkzeug').setLevel(logging.ERROR)   # moto's request log
     moto = MotoHarness()
     model = asg_scaling_model.install()
     started = datetime.datetime.now(datetime.timezone.utc)

@@ -273,3 +273,17 @@ def test_capacity_quiet_cluster_at_its_floor_stays(aws, capsys):
     aws['autoscaling'].add_response('describe_auto_scaling_groups', describe(FOUR[:2], min_size=1, desired=2), DESCRIBE_REQ)
     result, dummy = run(capsys, capacity, dict(POLICY, group_name=GROUP, history=quiet, min_capacity=2))
     assert result['decision']['action'] == 'none' and 'at its floor 2' in result['decision']['reason']
+
+
+def test_capacity_null_options_take_their_defaults(aws, capsys):
+    """A playbook passes unset policy variables as null: the defaults apply (scale_out_polls 3 here)."""
+    stub = aws['autoscaling']
+    stub.add_response('describe_auto_scaling_groups', describe(FOUR, desired=4), DESCRIBE_REQ)
+    stub.add_response('create_or_update_tags', {}, dict(Tags=ANY))
+    stub.add_response('set_desired_capacity', {}, dict(AutoScalingGroupName=GROUP, DesiredCapacity=6, HonorCooldown=False))
+    nulls = dict((name, None) for name in capacity.POLICY_OPTIONS)
+    result, code = run(capsys, capacity, dict(nulls, group_name=GROUP, history=BACKLOG))
+    assert code == 0 and result['decision']['action'] == 'scale_out' and result['decision']['scale_out_streak'] == 3
+    stub.add_response('describe_auto_scaling_groups', describe(FOUR, desired=4), DESCRIBE_REQ)
+    result, code = run(capsys, capacity, dict(nulls, group_name=GROUP, history=BACKLOG[:2]))
+    assert result['decision']['action'] == 'none', 'two polls are not the default three'
