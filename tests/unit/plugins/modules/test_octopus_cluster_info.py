@@ -188,3 +188,11 @@ def test_argument_spec_marks_secrets_no_log():
     spec = octopus_argument_spec()
     secret_like = [name for name in spec if any(w in name for w in ('key', 'password', 'secret', 'token', 'connection_string'))]
     assert secret_like == ['api_key'] and all(spec[n].get('no_log') for n in secret_like)
+
+
+@pytest.fixture(autouse=True)
+def empty_task_queue(patch_octopus, octopus_reply):
+    """The module also reads the task queue (issue 13, tested in test_octopus_cluster_info_queue.py): an empty one here.
+
+    Routes added by a test later take precedence over this one."""
+    patch_octopus.route('GET', 'tasks', octopus_reply.reply(octopus_reply.page([], total=0), headers={'Date': SERVER_DATE}))
