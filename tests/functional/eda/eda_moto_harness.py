@@ -126,6 +126,8 @@ class LifecycleRecorder:
               default_result=None, age=0):
         """Start a lifecycle action whose notification went out `age` harness seconds ago.
 
+        With an age, the action was kept alive by heartbeats until now (its HeartbeatTimeout counts from now),
+        but its GlobalTimeout counts from the notification: that is how a long-running action looks.
         heartbeat_timeout / default_result: None reads them from the hook in moto (as AWS would apply them)."""
         if heartbeat_timeout is None or default_result is None:
             hook_timeout, hook_result = hook_settings(asg, hook)
@@ -139,7 +141,7 @@ class LifecycleRecorder:
                 asg=asg, hook=hook, instance_id=instance_id, token=token, transition=transition, origin=origin,
                 destination=destination, active=True, expired=None, result=None, default_result=default_result,
                 heartbeat_timeout=heartbeat_timeout, global_timeout=min(MAX_GLOBAL_TIMEOUT, 100 * heartbeat_timeout),
-                started=started, deadline=started + heartbeat_timeout, heartbeats=0)
+                started=started, deadline=CLOCK.now() + heartbeat_timeout, heartbeats=0)
             self.activities.append(dict(asg=asg, instance_id=instance_id, start=started, transition=transition))
             return self.actions[token]
 
@@ -241,6 +243,7 @@ class SqsRecorder:
             self.receives = []
             self.deletes = []
             self.visibility = []
+            self.forced_visible = set()
 
     def received(self, message_id=None):
         with self.lock:
@@ -308,6 +311,7 @@ def _sqs_receive(self, queue_name, count, wait_seconds_timeout, visibility_timeo
     messages = _ORIGINAL['sqs_receive'](self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names)
     with SQS.lock:
         for message in messages:
+            SQS.forced_visible.discard(message.id)
             SQS.receives.append(dict(queue=queue_name, message_id=message.id, receipt_handle=message.receipt_handle,
                                      count=message.approximate_receive_count, visibility=visibility_timeout, wall=time.time()))
     return messages
@@ -326,11 +330,15 @@ def _sqs_delete(self, queue_name, receipt_handle):
 
 
 def _sqs_visibility(self, queue_name, receipt_handle, visibility_timeout):
-    try:
-        return _ORIGINAL['sqs_visibility'](self, queue_name, receipt_handle, visibility_timeout)
-    finally:
-        with SQS.lock:
-            SQS.visibility.append(dict(queue=queue_name, receipt_handle=receipt_handle, visibility=int(visibility_timeout), wall=time.time()))
+    with SQS.lock:
+        forced = [m.id for m in self.get_queue(queue_name)._messages  # pylint: disable=protected-access
+                  if m.id in SQS.forced_visible and m.had_receipt_handle(receipt_handle)]
+        SQS.visibility.append(dict(queue=queue_name, receipt_handle=receipt_handle, visibility=int(visibility_timeout), wall=time.time(),
+                                   applied=not forced))
+    if forced:
+        # make_visible(): the visibility lapsed and the next receive comes before this extension (see make_visible).
+        return None
+    return _ORIGINAL['sqs_visibility'](self, queue_name, receipt_handle, visibility_timeout)
 
 
 def install_patches():
@@ -462,14 +470,30 @@ class MotoHarness:
         return self.client('sqs').send_message(QueueUrl=queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body))['MessageId']
 
     def make_visible(self, queue_url, message_id):
-        """Let an in-flight message be received again now, as SQS does when its visibility timeout lapsed."""
+        """Let an in-flight message be received again, as SQS does when its visibility timeout lapsed.
+
+        Until the next receive returns it, visibility changes of the message are recorded but not applied,
+        so a handler's heartbeat cannot hide it again first: the re-receipt happens whatever the timing."""
         queue = sqs_backends[ACCOUNT][REGION].get_queue(queue_url.rstrip('/').rsplit('/', 1)[-1])
         for message in queue._messages:  # pylint: disable=protected-access
             if message.id == message_id:
+                with self.sqs.lock:
+                    self.sqs.forced_visible.add(message_id)
                 message.change_visibility(0)
                 queue.pending_messages.discard(message)
                 return
         raise KeyError('message %s is not on the queue' % message_id)
+
+    def message_id_for(self, queue_url, instance_id):
+        """The id of the message on the queue that carries instance_id's lifecycle notification."""
+        queue = sqs_backends[ACCOUNT][REGION].get_queue(queue_url.rstrip('/').rsplit('/', 1)[-1])
+        for message in queue._messages:  # pylint: disable=protected-access
+            try:
+                if json.loads(message.body).get('EC2InstanceId') == instance_id:
+                    return message.id
+            except ValueError:
+                continue
+        raise KeyError('no message for %s on the queue' % instance_id)
 
     def message_ids(self, queue_url):
         queue = sqs_backends[ACCOUNT][REGION].get_queue(queue_url.rstrip('/').rsplit('/', 1)[-1])
