@@ -32,11 +32,14 @@ SHUTDOWN_DELAY = 900
 WAIT_BOUND = 420
 
 
-def write_inventory(path, host_vars=None, groups=None):
-    """localhost (local connection, this venv's python) with host_vars, plus empty groups {name: group vars}."""
+def write_inventory(path, host_vars=None, groups=None, extra_hosts=None):
+    """localhost (local connection, this venv's python) with host_vars, empty groups {name: group vars}, and extra hosts
+    {name: host vars} (hosts that a handler adds at run time keep these variables)."""
     localhost = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
     localhost.update(host_vars or {})
-    inventory = {'all': {'hosts': {'localhost': localhost}, 'children': dict((name, {'vars': gvars}) for name, gvars in (groups or {}).items())}}
+    hosts = {'localhost': localhost}
+    hosts.update(extra_hosts or {})
+    inventory = {'all': {'hosts': hosts, 'children': dict((name, {'vars': gvars}) for name, gvars in (groups or {}).items())}}
     with open(path, 'w') as handle:
         json.dump(inventory, handle)
     return path
@@ -59,10 +62,11 @@ def controlled_rulebook(tmp_path, release_file, rulebook=RULEBOOK, replace=None)
 class RulebookRun:
     """A running ansible-rulebook. wait_for(predicate) while it runs, then finish()."""
 
-    def __init__(self, tmp_path, moto, rulebook_vars=None, host_vars=None, env=None, groups=None, replace=None, rulebook=RULEBOOK):
+    def __init__(self, tmp_path, moto, rulebook_vars=None, host_vars=None, env=None, groups=None, replace=None, rulebook=RULEBOOK,
+                 extra_hosts=None):
         self.tmp_path = tmp_path
         self.release_file = tmp_path / 'release-the-rulebook'
-        inventory = write_inventory(str(tmp_path / 'rulebook-inventory.json'), host_vars, groups)
+        inventory = write_inventory(str(tmp_path / 'rulebook-inventory.json'), host_vars, groups, extra_hosts)
         vars_file = tmp_path / 'rulebook-vars.json'
         merged_vars = {'octopus_aws_region': 'us-east-1', 'octopus_aws_endpoint_url': moto.url, 'octopus_lifecycle_wait_seconds': 1}
         merged_vars.update(rulebook_vars or {})
