@@ -625,6 +625,9 @@ def run(module, action):
     else:
         out['stopped_because'] = 'once' if action.heartbeat() else 'inactive'
         out.update(changed=action.heartbeats > 0, active=out['stopped_because'] == 'once')
+        if out['active'] and p['sqs_queue_url']:
+            action.extend_visibility(p['sqs_queue_url'], p['sqs_receipt_handle'],
+                                     p['visibility_timeout'] if p['visibility_timeout'] is not None else min(3 * (p['interval'] or 60), MAX_VISIBILITY))
     out.update(heartbeats=action.heartbeats, failed_heartbeats=action.failed_heartbeats, visibility_extensions=action.visibility_extensions)
     if action.reason:
         out['reason'] = action.reason
