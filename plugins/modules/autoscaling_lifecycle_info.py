@@ -39,11 +39,18 @@ options:
     default: octopus-ha:lifecycle-handler
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
 attributes:
+  check_mode:
+    support: full
+    details:
+      - This module only reads.
+  diff_mode:
+    support: N/A
+    details:
+      - This module never changes anything.
   action_group:
     description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
     support: full

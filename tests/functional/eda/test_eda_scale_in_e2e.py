@@ -195,7 +195,6 @@ def test_concurrent_terminations_are_drained_side_by_side_kept_alive_and_handled
     assert len([c for c in moto.recorder.calls if c.get('injected') == 'ResourceContention']) == 6
 
 
-
 def summary_of(out, instance):
     lines = [line for line in out.splitlines() if '"msg": "%s: ' % instance in line]
     return lines[-1] if lines else ''

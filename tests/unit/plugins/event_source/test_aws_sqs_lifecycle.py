@@ -20,7 +20,8 @@ def lifecycle_body(instance_id='i-0abc', token='tok-1', transition='autoscaling:
     launching = transition == 'autoscaling:EC2_INSTANCE_LAUNCHING'
     body = {
         # What AWS sends for a plain scale-out / scale-in (no warm pool).
-        'Origin': 'EC2' if launching else 'AutoScalingGroup', 'Destination': 'AutoScalingGroup' if launching else 'EC2', 'Service': 'AWS Auto Scaling', 'Time': '2026-11-26T09:00:00.000Z',
+        'Origin': 'EC2' if launching else 'AutoScalingGroup', 'Destination': 'AutoScalingGroup' if launching else 'EC2',
+        'Service': 'AWS Auto Scaling', 'Time': '2026-11-26T09:00:00.000Z',
         'AccountId': '123456789012', 'LifecycleTransition': transition, 'RequestId': 'req-1', 'LifecycleActionToken': token,
         'EC2InstanceId': instance_id, 'LifecycleHookName': 'octopus-drain', 'AutoScalingGroupName': 'octopus-ha',
     }

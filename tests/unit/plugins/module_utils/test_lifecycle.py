@@ -143,8 +143,7 @@ def test_filters_are_adapters():
 
 
 NAMES = st.sampled_from([A, B, C, D, 'OCTO-1', 'OCTO-2'])
-NODE = st.builds(lambda name, offline, seen, drained, cap: node(name, offline, seen, drained, cap),
-                 NAMES, st.booleans(), st.integers(0, 20000), st.booleans(), st.sampled_from([0, 1, 5]))
+NODE = st.builds(node, NAMES, st.booleans(), st.integers(0, 20000), st.booleans(), st.sampled_from([0, 1, 5]))
 STATES = st.lists(st.tuples(st.sampled_from([A, B, C, D]), st.sampled_from(['running', 'stopped', 'pending', 'terminated'])), max_size=4)
 WAITING = st.lists(st.tuples(st.sampled_from([A, B, C, D]), st.sampled_from(['InService', 'Terminating:Wait', 'Pending:Wait']),
                              st.one_of(st.none(), st.integers(0, 5000)), st.one_of(st.none(), st.integers(0, 5000))), max_size=4)
