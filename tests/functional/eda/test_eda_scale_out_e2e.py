@@ -61,7 +61,7 @@ def test_launches_promoted_abandoned_when_unreachable_and_warm_pool_passed(moto,
             scenario.seed_fake_host(state_dir, downloads_dir, fleet.sql.port, host=new)
             env = scenario.environment(state_dir, downloads_dir, sim.url)
             env = dict((k, env[k]) for k in env if k.startswith(('ANSIBLE_COLLECTIONS_PATH', 'OCTOHA_')))
-            group_vars = scenario.host_vars(sim.url, fleet.sql.port, node=new)
+            group_vars = scenario.host_vars(sim.url, fleet.sql.port, node=new, comms_port=fleet.comms.port)
             group_vars.pop('octopus_node_name')
             group_vars['ansible_python_interpreter'] = sys.executable
             # The unreachable instance keeps its own connection variables (add_host only sets ansible_host).
