@@ -16,6 +16,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    data=dict(type='str', default='pong'),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset(['data'])
+
+
 def handler(module, data):  # pylint: disable=unused-argument
     if module.params['data'] == 'crash':
         raise fh.FakeHostError('boom')
@@ -23,8 +32,8 @@ def handler(module, data):  # pylint: disable=unused-argument
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(data=dict(type='str', default='pong')), supports_check_mode=True)
-    fh.run_stand_in(module, 'ansible.windows.win_ping', handler)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    fh.run_stand_in(module, 'ansible.windows.win_ping', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':
