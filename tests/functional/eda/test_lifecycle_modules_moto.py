@@ -191,3 +191,23 @@ def test_lifecycle_info_fails_on_a_wrong_group_or_hook(moto, adhoc, args, messag
     moto.create_group()
     res = adhoc('octopus.ha.autoscaling_lifecycle_info', args)
     assert res['failed'] is True and message in res['msg']
+
+
+def test_the_aws_action_group_sets_the_options_of_our_modules_and_of_amazon_aws(moto, eda_playbook, tmp_path):
+    """group/octopus.ha.aws extends amazon.aws.aws: one module_defaults entry reaches both (issue 11 section 2).
+
+    The environment points at a closed port, so only the group's endpoint_url can reach moto."""
+    instances = moto.create_group()
+    playbook = tmp_path / 'group.yml'
+    playbook.write_text(json.dumps([{
+        'name': 'One module_defaults group for every AWS module', 'hosts': 'localhost', 'gather_facts': False,
+        'module_defaults': {'group/octopus.ha.aws': {'endpoint_url': moto.url, 'region': 'us-east-1'}},
+        'tasks': [
+            {'name': 'Ours', 'octopus.ha.autoscaling_lifecycle_info': {'asg_name': 'octopus-ha', 'hook_name': 'octopus-drain'},
+             'register': 'ours'},
+            {'name': 'amazon.aws', 'amazon.aws.ec2_instance_info': {'instance_ids': [instances[0]]}, 'register': 'theirs'},
+            {'name': 'Check', 'ansible.builtin.assert': {'that': ['ours.hook.name == "octopus-drain"',
+                                                                 'theirs.instances | length == 1']}},
+        ]}]))
+    proc = eda_playbook(str(playbook), env={'AWS_ENDPOINT_URL': 'http://127.0.0.1:9', 'AWS_MAX_ATTEMPTS': '1'})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
