@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.octopus.ha.plugins.module_utils import _lifecycle as lc
-from ansible_collections.octopus.ha.plugins.filter import octopus_lifecycle as filters
 
 A, B, C, D = 'i-0aaaaaaaaaaaaaaa1', 'i-0bbbbbbbbbbbbbbb2', 'i-0ccccccccccccccc3', 'i-0ddddddddddddddd4'
 HOOK = dict(name='octopus-drain', heartbeat_timeout=600, global_timeout=60000, default_result='ABANDON')
@@ -133,13 +132,6 @@ def test_handler_report_never_green_on_heartbeat_trouble():
     assert not expired['ok'] and 'stopped being active' in expired['summary']
     skipped = lc.handler_report(A, 'continue', heartbeat=dict(skipped=True), complete=dict(skipped=True), acknowledged=True)
     assert skipped['ok'] and 'lifecycle action not completed' in skipped['summary']
-
-
-def test_filters_are_adapters():
-    assert filters.FilterModule().filters()['octopus_reconcile_plan']([node(A)])['errors'] == []
-    with pytest.raises(Exception) as err:
-        filters.octopus_reconcile_plan([node(A)], name_regex='(')
-    assert 'not a regular expression' in str(err.value)
 
 
 NAMES = st.sampled_from([A, B, C, D, 'OCTO-1', 'OCTO-2'])
