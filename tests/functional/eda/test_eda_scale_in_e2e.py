@@ -15,8 +15,8 @@ Nothing here depends on the machine's speed:
 - every wait is a failure bound (a hung run), never an ordering. Orderings are asserted on the request
   logs (simulator sequence numbers, recorded AWS calls).
 
-Costs (idle 2-core machine): the concurrency run about 60 s, the failure run about 45 s, the bad-key
-run about 25 s. Each run combines several scenarios to keep CI short.
+Costs (measured on the shared 2-core machine): the concurrency run 70 to 250 s, the failure run 100 to
+380 s, depending on the load. Each run combines several scenarios to keep CI short.
 """
 
 from __future__ import absolute_import, division, print_function

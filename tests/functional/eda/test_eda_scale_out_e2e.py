@@ -13,7 +13,7 @@
   active when the ABANDON came: AWS time only moves when the test moves it, and it does not here.
 - A launch into the warm pool (EC2 -> WarmPool) is not a scale-out: CONTINUE, nothing installed, ack.
 
-Cost: about 90 s on an idle machine (the promoted scale-out; the 24 s connection wait runs beside it).
+Cost: 125 to 310 s on the shared 2-core machine (the promoted scale-out; the 24 s connection wait runs beside it).
 """
 
 from __future__ import absolute_import, division, print_function

@@ -206,8 +206,8 @@ def test_the_aws_action_group_sets_the_options_of_our_modules_and_of_amazon_aws(
             {'name': 'Ours', 'octopus.ha.autoscaling_lifecycle_info': {'asg_name': 'octopus-ha', 'hook_name': 'octopus-drain'},
              'register': 'ours'},
             {'name': 'amazon.aws', 'amazon.aws.ec2_instance_info': {'instance_ids': [instances[0]]}, 'register': 'theirs'},
-            {'name': 'Check', 'ansible.builtin.assert': {'that': ['ours.hook.name == "octopus-drain"',
-                                                                 'theirs.instances | length == 1']}},
+            {'name': 'Check', 'ansible.builtin.assert': {
+                'that': ['ours.hook.name == "octopus-drain"', 'theirs.instances | length == 1']}},
         ]}]))
     proc = eda_playbook(str(playbook), env={'AWS_ENDPOINT_URL': 'http://127.0.0.1:9', 'AWS_MAX_ATTEMPTS': '1'})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
