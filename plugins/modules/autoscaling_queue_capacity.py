@@ -122,6 +122,11 @@ attributes:
     details: Reads the group and returns (and logs) the decision; writes neither the tag nor the capacity.
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
+    support: full
+    membership:
+      - octopus.ha.aws
   platform:
     platforms: posix
     details: Runs wherever boto3 is installed, usually the controller (C(localhost)).

@@ -62,6 +62,11 @@ attributes:
   diff_mode:
     support: full
     details: The protection of every instance before and after.
+  action_group:
+    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
+    support: full
+    membership:
+      - octopus.ha.aws
   platform:
     platforms: posix
     details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
