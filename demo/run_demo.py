@@ -14,7 +14,8 @@ then runs the shipped playbooks, exactly as a user would:
 1. ``octopus.ha.scale_out`` installs, configures (drained, task cap 0), verifies and promotes
    ``octo-new-1``;
 2. ``octopus.ha.scale_in`` drains ``OCTO-NODE-02`` while it runs deployments, shows progress
-   while they finish, stops nothing it should not, and deletes the node record;
+   while they finish, stops the Octopus service on its (simulated) VM, checks that it stopped, and
+   only then deletes the node record (a node whose service still runs is never deleted);
 3. idle-first scale-in: with an EC2 Auto Scaling group emulated by moto (in this process, with the
    AWS scale-in model of ``tests/functional/eda/asg_scaling_model.py``), ``octopus.ha.scale_in_protection``
    protects the instance of the busy node, the group scales in by one, AWS can only pick the idle
@@ -93,6 +94,32 @@ def write_inventory(work, sim_url, fleet):
     return path
 
 
+SCALE_IN_VM = 'octo-node-02-vm'
+
+
+def write_scale_in_inventory(work):
+    """The VM of the node to remove: a simulated Windows host whose running Octopus service is that node."""
+    hosts_dir = os.path.join(work, 'fake_windows', 'hosts')
+    os.makedirs(hosts_dir, exist_ok=True)
+    state = {
+        'services': {'octopusdeploy': {
+            'name': 'OctopusDeploy', 'display_name': 'OctopusDeploy', 'state': 'running', 'start_mode': 'auto',
+            'username': 'LocalSystem', 'octopus_instance': 'OctopusServer', 'dependencies': [],
+            'path': '"C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe" run --instance="OctopusServer"'}},
+        'octopus': {'instances': {'OctopusServer': {
+            'InstanceName': 'OctopusServer', 'ConfigurationFilePath': 'C:\\Octopus\\OctopusServer.config',
+            'config': {'Octopus.Server.NodeName': SCALE_IN_NODE}, 'ever_started': True}}},
+    }
+    with open(os.path.join(hosts_dir, SCALE_IN_VM + '.json'), 'w') as handle:
+        json.dump(state, handle)
+    path = os.path.join(work, 'scale_in_inventory.json')
+    with open(path, 'w') as handle:
+        json.dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable},
+                                     SCALE_IN_VM: {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}}},
+                  handle, indent=1)
+    return path
+
+
 def playbook(args, env):
     cmd = ['ansible-playbook'] + args
     print('$ ' + ' '.join(cmd), flush=True)
@@ -161,15 +188,18 @@ def main():
             playbook(['octopus.ha.scale_out', '-i', write_inventory(work, sim.url, fleet)], env)
             playbook(show, env)
 
-            banner('Scale-in: %s runs two new deployments (and any it took from the queue); drain, wait, delete' % SCALE_IN_NODE)
+            banner('Scale-in: %s runs two new deployments (and any it took from the queue); drain, wait, stop the '
+                   'service on its VM, delete' % SCALE_IN_NODE)
             for remaining in (15, 25):
                 sim.control.add_task(Name='Deploy', Description='Deployment that ends in %d s' % remaining,
                                      SpaceId='Spaces-1', Duration=remaining, ServerNode=SCALE_IN_NODE, State='Executing')
-            playbook(['octopus.ha.scale_in', '-e', 'octopus_node_name=' + SCALE_IN_NODE], env)
+            scale_in = ['octopus.ha.scale_in', '-i', write_scale_in_inventory(work), '-e', 'octopus_node_name=' + SCALE_IN_NODE,
+                        '-e', 'node_remove_windows_host=' + SCALE_IN_VM, '-e', 'node_remove_reregistration_watch=15']
+            playbook(scale_in, env)
             playbook(show, env)
 
             banner('Re-running the scale-in changes nothing')
-            playbook(['octopus.ha.scale_in', '-e', 'octopus_node_name=' + SCALE_IN_NODE], env)
+            playbook(scale_in, env)
 
             banner('Idle-first scale-in: %s runs a deployment, %s is idle; scale-in protection follows the work'
                    % (BUSY_NODE, IDLE_NODE))

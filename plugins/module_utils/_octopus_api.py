@@ -47,9 +47,12 @@ OCTOPUS_CONNECTION_SPEC = dict(
 # Statuses worth another attempt: -1 = connection error or timeout, 429 = rate limited,
 # 502/503/504 = proxy, restarting node or database failover. 500 is a server bug: not retried.
 RETRY_STATUSES = frozenset((-1, 429, 502, 503, 504))
-# Idempotent methods only. POST is retried only when the request provably never left
-# this host (see _never_sent).
-RETRY_METHODS = frozenset(('GET', 'PUT', 'DELETE'))
+# Reads only. A write (PUT, POST, DELETE) is never repeated by the request loop once it may have
+# reached the server: write_with_reread() reads the object again and decides. Any method is
+# retried when the request provably never left this host (see _never_sent).
+RETRY_METHODS = frozenset(('GET',))
+# A write answered like this may or may not have been applied: read the object before deciding.
+UNKNOWN_OUTCOME = frozenset((-1, 429, 500, 502, 503, 504))
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 EXCERPT_CHARS = 200
@@ -211,6 +214,12 @@ def parse_retry_after(value, now, server_date=None):
     return max(0.0, when - reference)
 
 
+def retry_after_seconds(headers, now):
+    """Seconds a response's Retry-After asks for (against its Date when it sends an HTTP-date), or None."""
+    lowered = dict((str(k).lower(), v) for k, v in (headers or {}).items())
+    return parse_retry_after(lowered.get('retry-after'), now, lowered.get('date'))
+
+
 def strip_template(link):
     """Drop RFC 6570 template expressions such as '{?skip,take}' from a link."""
     return TEMPLATE_RE.sub('', link or '')
@@ -280,14 +289,28 @@ class OctopusClient:
         return self._request('GET', path, query=query, action=action, allow_404=allow_404)
 
     def put(self, path, body, action=None):
-        return self._request('PUT', path, body=body, action=action)
+        """PUT body; after an unknown outcome the object is read and the body sent again only if it is not there."""
+        action = action or 'update %s' % self._display(path)
+        return write_with_reread(self, action, lambda: self.write_once('PUT', path, body, action=action),
+                                 lambda: _put_settled(self, path, body)).value
 
     def delete(self, path, action=None, allow_404=True):
-        result = self._request('DELETE', path, action=action, allow_404=allow_404, missing=_MISSING)
-        return result is not _MISSING
+        """DELETE; False when it was already gone. After an unknown outcome the object is read before deleting again."""
+        action = action or 'delete %s' % self._display(path)
+        result = write_with_reread(self, action, lambda: self.write_once('DELETE', path, action=action, allow_404=allow_404),
+                                   lambda: _delete_settled(self, path))
+        return result.value is not _MISSING
 
     def post(self, path, body=None, action=None):
+        """POST once (never repeated once it may have been sent: see write_with_reread for a POST that needs a retry)."""
         return self._request('POST', path, body=body, action=action)
+
+    def write_once(self, method, path, body=None, action=None, allow_404=False):
+        """One write attempt (only a request that provably never left this host is sent again).
+
+        A 404 with allow_404 returns a private marker that put/delete turn into their answers.
+        """
+        return self._request(method, path, body=body, action=action, allow_404=allow_404, missing=_MISSING)
 
     def server_date(self):
         """The server's clock (epoch seconds) from the Date header of the last response, or None."""
@@ -348,13 +371,16 @@ class OctopusClient:
         """Seconds to sleep before the next attempt, or None to stop (never sleeps past the deadline)."""
         if retries >= self.max_retries or not self._retryable(method, attempt):
             return None
-        delay = self.rng() * min(BACKOFF_CAP, BACKOFF_BASE * (2 ** retries))
-        minimum = parse_retry_after(attempt.header('Retry-After'), self.wallclock(), attempt.header('Date'))
-        if minimum is not None:
-            delay = max(delay, minimum)
+        delay = self.backoff(retries, attempt.headers)
         if self.clock() + delay >= deadline:
             return None
         return delay
+
+    def backoff(self, retries, headers=None):
+        """THE pause before retry number retries+1: full-jitter exponential backoff, at least what Retry-After asks."""
+        delay = self.rng() * min(BACKOFF_CAP, BACKOFF_BASE * (2 ** retries))
+        minimum = retry_after_seconds(headers, self.wallclock())
+        return delay if minimum is None else max(delay, minimum)
 
     def _warn_episode(self, action, statuses, retries):
         if 429 in statuses:
@@ -617,6 +643,128 @@ class _Pager:
         return OctopusApiError('Could not %s: the server sent the same page twice, so paging would never end. Check the Octopus '
                                'Server (or a caching proxy in front of it) and run again.' % self.action,
                                status=200, method='GET', path=self.path, action=self.action)
+
+
+# ---- the one retry rule for writes --------------------------------------------------------
+
+class WriteResult:
+    """What write_with_reread() did.
+
+    value: the write's answer, or what the settling re-read returned. written: a write of this call
+    landed (answered 2xx, or proven by the re-read after an unknown outcome). attempts: writes sent.
+    settled: a re-read, not a write answer, ended it.
+    """
+
+    def __init__(self, value, written, attempts, settled=False):
+        self.value = value
+        self.written = written
+        self.attempts = attempts
+        self.settled = settled
+
+
+class _WriteRetry:
+    """State of one write_with_reread() call: its deadline, attempts and the statuses it met."""
+
+    def __init__(self, client, action):
+        self.client = client
+        self.action = action
+        self.deadline = client.clock() + client.request_deadline
+        self.attempts = 0
+        self.statuses = []
+        self.stop_reason = None
+
+    def pause(self, headers):
+        """Seconds to wait before writing again, or None to stop (attempts used up, or the wait would pass the deadline)."""
+        client = self.client
+        if self.attempts > client.max_retries:
+            self.stop_reason = 'max_retries (%d) is used up' % client.max_retries
+            return None
+        delay = client.backoff(self.attempts - 1, headers)
+        remaining = self.deadline - client.clock()
+        if delay >= remaining:
+            asked = retry_after_seconds(headers, client.wallclock())
+            what = 'Retry-After asks for %ds' % asked if asked is not None and asked >= delay else 'the next wait is %ds' % delay
+            self.stop_reason = ('%s, more than the %ds left of request_deadline (%ds)'
+                                % (what, max(0, int(remaining)), client.request_deadline))
+            return None
+        return delay
+
+    def report(self):
+        """One warning for the whole write when any attempt had an unknown outcome."""
+        if not self.statuses:
+            return
+        if 429 in self.statuses:
+            what = 'rate limited by %s' % self.client.base_url
+        else:
+            statuses = ', '.join(sorted(set(_status_text(s) for s in self.statuses)))
+            what = 'transient errors (%s) from %s' % (statuses, self.client.base_url)
+        self.client._warn('Octopus API %s while trying to %s: the outcome of a write was unknown %d times, so the object was read '
+                          'again each time before deciding (%d attempts).'
+                          % (what, self.action, len(self.statuses), self.attempts))
+
+    def exhausted(self, error):
+        msg = ('%s The write was sent %d times; each time its outcome was unknown, the object was read again and the change was '
+               'not there. Stopped because %s.' % (str(error).rstrip(), self.attempts, self.stop_reason or 'of an error'))
+        return OctopusApiError(msg, status=error.status, method=error.method, path=error.path, action=error.action,
+                               body=error.body, excerpt=error.excerpt, retries=self.attempts - 1)
+
+
+def write_with_reread(client, action, write, reread):
+    """THE retry rule for a write (PUT, POST, DELETE) whose outcome may be unknown. Returns a WriteResult.
+
+    ``write()`` sends the write once (``client.write_once``). When it fails with an unknown outcome
+    (connection error or timeout, 429, 500, 502, 503, 504) the object is read again with
+    ``reread()``, which returns None when the change is not there (write again) or a pair
+    (value, ours): the change is there, or no longer needed, and ``ours`` says whether it counts as
+    this call's write. Before writing again it waits ``client.backoff()`` (exponential with jitter,
+    at least Retry-After), never past what is left of ``request_deadline``, and it sends at most
+    ``max_retries`` more writes. Any other error (401, 403, 400, 404, 409...) is raised at once.
+    It reports one warning for the whole write, through the client (so it reaches the module result).
+    """
+    state = _WriteRetry(client, action)
+    while True:
+        state.attempts += 1
+        try:
+            value = write()
+        except OctopusApiError as exc:
+            if exc.status not in UNKNOWN_OUTCOME:
+                state.report()
+                raise
+            error, headers = exc, dict(client.last_response_headers or {})
+            state.statuses.append(exc.status)
+        else:
+            state.report()
+            return WriteResult(value, True, state.attempts)
+        settled = reread()
+        if settled is not None:
+            value, ours = settled
+            if ours:
+                client.mutating_requests_sent += 1
+            state.report()
+            return WriteResult(value, bool(ours), state.attempts, settled=True)
+        delay = state.pause(headers)
+        if delay is None:
+            state.report()
+            raise state.exhausted(error)
+        client.sleep(delay)
+
+
+_BOOKKEEPING_FIELDS = ('Links', 'LastModifiedOn', 'LastModifiedBy')
+
+
+def _put_settled(client, path, body):
+    """A PUT landed when every field it sent (but server bookkeeping) reads back the same."""
+    current = client.get(path, allow_404=True)
+    if current is None:
+        return None
+    if all(current.get(k) == v for k, v in (body or {}).items() if k not in _BOOKKEEPING_FIELDS):
+        return current, True
+    return None
+
+
+def _delete_settled(client, path):
+    """A DELETE landed when the object is gone."""
+    return (True, True) if client.get(path, allow_404=True) is None else None
 
 
 def fail_from_exception(module, err, **result):

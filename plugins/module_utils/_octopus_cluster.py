@@ -25,6 +25,14 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_version import
 
 TERMINAL_STATES = ('Success', 'Failed', 'Canceled', 'TimedOut')
 RUNNING_STATES = ('Executing', 'Cancelling')
+# A node's blocking work: what runs on it, plus the Queued tasks pinned to it. A deployment waiting on a manual
+# intervention is Queued, keeps its ServerNode and resumes only on that node (OctopusDeploy/Issues #4564, #4846, #6372),
+# so the node filter of GET /tasks returns it with states=Queued; unassigned Queued tasks have no ServerNode.
+BLOCKING_STATES = ('Executing', 'Cancelling', 'Queued')
+# The server's Date is trusted when the newest heartbeat of an online node is at most this old...
+HEARTBEAT_WINDOW = 300
+# ...and at most this far in the future (clock skew between the web front end and the nodes).
+CLOCK_TOLERANCE = 60
 NODES_PATH = 'octopusservernodes'
 SUMMARY_PATH = 'octopusservernodes/summary'
 TASKS_PATH = 'tasks'
@@ -60,6 +68,86 @@ def find_node(client, name=None, node_id=None):
         raise OctopusLookupError('The node name %r matches %d Octopus server nodes (%s). Pass node_id with one of these ids instead '
                                  'of the name.' % (name.strip(), len(matches), ', '.join(ids)), candidates=ids)
     return matches[0] if matches else None
+
+
+def closest_names(wanted, names, limit=3):
+    """The existing names closest to ``wanted``, best first, each as 'NAME (why)': the same but for the zero padding of
+    numbers (OCTO-NODE-3 / OCTO-NODE-03), then up to max(2, len/4) single-character edits (case is ignored throughout)."""
+    target = str(wanted or '').strip().lower()
+    scored = []
+    for name in names:
+        text = str(name or '')
+        lowered = text.strip().lower()
+        if not lowered or lowered == target:
+            continue
+        if _unpadded(lowered) == _unpadded(target):
+            scored.append(((0, 0, lowered), '%s (differs in zero padding)' % text))
+            continue
+        distance = edit_distance(lowered, target)
+        if distance <= max(2, len(target) // 4):
+            scored.append(((1, distance, lowered), '%s (%d character%s different)' % (text, distance, '' if distance == 1 else 's')))
+    return [label for key, label in sorted(scored)[:limit]]
+
+
+def _unpadded(text):
+    return re.sub(r'\d+', lambda m: str(int(m.group(0))), text)
+
+
+def edit_distance(a, b):
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def suggest_nodes(client, name):
+    """A sentence naming the nodes closest to a name that matched none ('' when none is close), for warnings and errors."""
+    nodes = client.get_all(NODES_PATH, action='list Octopus server nodes')
+    close = closest_names(name, [n.get('Name') for n in nodes])
+    if not close:
+        return ''
+    return ' The closest existing nodes are: %s. Check for a typo.' % ', '.join(close)
+
+
+def reference_clock(server_now, summary, controller_now=None):
+    """(now, source) to measure LastSeen against, always the server's clock when there is one.
+
+    'server': the Date header of the summary answer, when it agrees with the heartbeats of the online nodes;
+    'heartbeat': the newest LastSeen of an online node (also the server's clock); 'controller': the local clock, only
+    as the last resort of a report (decisions treat it as unknown); (None, None) when nothing is known.
+    """
+    beats = [parse_timestamp(n.get('LastSeen')) for n in summary if n.get('IsOffline') is False]
+    newest = max([b for b in beats if b is not None] or [None], key=lambda b: b or 0)
+    if server_now is not None and (newest is None or -CLOCK_TOLERANCE <= server_now - newest <= HEARTBEAT_WINDOW):
+        return server_now, 'server'
+    if newest is not None:
+        return newest, 'heartbeat'
+    if controller_now is not None:
+        return controller_now, 'controller'
+    return None, None
+
+
+def offline_seconds(entry, now):
+    """How long the server has not seen a summary entry (None: online, or unknown; inf: never seen)."""
+    if not entry or not entry.get('IsOffline'):
+        return None
+    seen = parse_timestamp(entry.get('LastSeen'))
+    if entry.get('LastSeen') in (None, ''):
+        return float('inf')
+    if seen is None or now is None:
+        return None
+    return max(0.0, now - seen)
+
+
+def read_summary(client):
+    """(summary nodes, server now, clock source): the summary and the server's clock from that same answer."""
+    nodes = cluster_summary(client)
+    now, source = reference_clock(client.server_date(), nodes)
+    return nodes, now, source
 
 
 def cluster_summary(client):

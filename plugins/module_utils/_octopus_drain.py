@@ -17,19 +17,25 @@ the module once (``_step`` option), so it can print progress between polls.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, parse_retry_after
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, write_with_reread
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
+    BLOCKING_STATES,
     NODES_PATH,
+    RUNNING_STATES,
     cluster_summary,
     find_node,
     list_tasks,
     node_is_task_node,
+    offline_seconds,
+    read_summary,
     seg,
+    suggest_nodes,
     task_capacity,
 )
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import (
     PollSchedule,
     cancel_tasks,
+    is_terminal,
     read_tasks,
     split_interrupted,
     task_ids,
@@ -40,13 +46,14 @@ POLL = 'poll'                      # observe, drain if needed, delete when idle
 DRAIN_EXPIRED = 'drain_expired'    # drain_timeout passed: fail, or cancel (cancel_on_timeout)
 CANCEL_POLL = 'cancel_poll'        # waiting for cancelled tasks to become terminal
 CANCEL_EXPIRED = 'cancel_expired'  # cancel_timeout passed: report stuck tasks
-STEP_KINDS = (POLL, DRAIN_EXPIRED, CANCEL_POLL, CANCEL_EXPIRED)
+WATCH_POLL = 'watch_poll'          # after deleting an online node: has it registered again?
+WATCH_EXPIRED = 'watch_expired'    # reregistration_watch passed: the last look
+STEP_KINDS = (POLL, DRAIN_EXPIRED, CANCEL_POLL, CANCEL_EXPIRED, WATCH_POLL, WATCH_EXPIRED)
 
-DONE, WAITING, CANCELLING = 'done', 'waiting', 'cancelling'
+DONE, WAITING, CANCELLING, WATCHING = 'done', 'waiting', 'cancelling', 'watching'
 PHASES = ('drain', 'wait', 'cancel', 'delete')
-# Outcomes of a write whose response never arrived: re-read before deciding anything.
-UNKNOWN_OUTCOME = frozenset((-1, 429, 500, 502, 503, 504))
-LIST_KEYS = ('cancelled_tasks', 'interrupted_tasks', 'lost_tasks')
+LIST_KEYS = ('cancelled_tasks', 'interrupted_tasks', 'lost_tasks', 'stuck_tasks', 'plan')
+FLAG_KEYS = ('gone', 'record_kept', 'reregistered')
 HIDDEN_NODE_KEYS = ('Links',)
 
 
@@ -108,11 +115,36 @@ def guard_reasons(summary, node_id, changes, min_task_nodes, min_task_capacity):
     return reasons
 
 
+def lowers_capacity(entry, changes):
+    """Whether applying changes to this summary entry takes a task node, or task cap, away from the cluster."""
+    if not entry or changes is None:
+        return bool(entry) and node_is_task_node(entry)
+    after = dict(entry, **changes)
+    return (node_is_task_node(entry) and not node_is_task_node(after)) or task_capacity([after]) < task_capacity([entry])
+
+
+def capacity_reasons(summary, min_task_nodes, min_task_capacity):
+    """Why the cluster as it is now breaks the capacity budget (empty list = it holds)."""
+    nodes = len([n for n in summary if node_is_task_node(n)])
+    capacity = task_capacity(summary)
+    reasons = []
+    if nodes < min_task_nodes:
+        reasons.append('the cluster has %d online, undrained task nodes (min_task_nodes is %d)' % (nodes, min_task_nodes))
+    if capacity < min_task_capacity:
+        reasons.append('the cluster has a task capacity of %d (min_task_capacity is %d)' % (capacity, min_task_capacity))
+    return reasons
+
+
 def new_outcome():
     return dict(status=DONE, failed=False, msg='', changed=False, before=None, node=None, found=False,
                 cancelled_tasks=[], running_tasks=[], stuck_tasks=[], interrupted_tasks=[], lost_tasks=[],
-                blocked_by=[], deleted=False, removed_by_other=False, offline=False,
-                elapsed=dict((p, 0.0) for p in PHASES), warnings=[])
+                blocked_by=[], deleted=False, removed_by_other=False, offline=False, gone=False, record_kept=False,
+                reregistered=False, plan=[], suggestions='', elapsed=dict((p, 0.0) for p in PHASES), warnings=[])
+
+
+def cancellable(task):
+    """A task a cancel POST moves on: Executing (to Cancelling) or Queued, e.g. paused on a manual intervention (to Canceled)."""
+    return task.get('State') in ('Executing', 'Queued')
 
 
 class NodeStep:
@@ -139,7 +171,7 @@ class NodeStep:
         try:
             self._run(kind, list(known_tasks or []))
         except StepFailed as exc:
-            self.out.update(failed=True, status=DONE, msg=str(exc))
+            self.out.update(failed=True, status=DONE, msg=self._plan_msg(str(exc), failed=True))
             self.out['blocked_by'] = exc.blocked_by or self.out['blocked_by']
         except (OctopusApiError, LookupError, ValueError) as exc:
             self.out.update(failed=True, status=DONE, msg=str(exc))
@@ -152,6 +184,9 @@ class NodeStep:
     def _run(self, kind, known_tasks):
         params = self.params
         node = find_node(self.client, name=params.get('name'), node_id=params.get('id'))
+        if kind in (WATCH_POLL, WATCH_EXPIRED):
+            self._watch(node, kind)
+            return
         if node is None:
             self._missing(known_tasks)
             return
@@ -159,29 +194,49 @@ class NodeStep:
         if params['state'] == 'present':
             self._present(node)
             return
-        self.summary = cluster_summary(self.client)
+        self.summary, now, source = read_summary(self.client)
         entry = summary_entry(self.summary, node['Id']) or {}
-        self.out['offline'] = bool(entry.get('IsOffline'))
+        self._assess_offline(node, entry, now, source)
         if not node.get('IsInMaintenanceMode'):
             node = self._update(node, dict(IsInMaintenanceMode=True), 'drain')
             if node is None:
                 self._missing(known_tasks)
                 return
-        tasks = list_tasks(self.client, node_id=node['Id'])
+        tasks = list_tasks(self.client, node_id=node['Id'], states=BLOCKING_STATES)
         tasks = self._cancel_interrupted(node, tasks)
-        if self.out['offline']:
-            self._offline(node, tasks)
+        if self.out['gone']:
+            self._gone(node, tasks)
             return
         self._online(node, tasks, entry, kind)
+
+    def _assess_offline(self, node, entry, now, source):
+        """Offline counts as gone only once the server has not seen the node for offline_grace seconds, by its own clock."""
+        self.out['offline'] = bool(entry.get('IsOffline'))
+        if not self.out['offline']:
+            return
+        unseen = offline_seconds(entry, now)
+        grace = self.params['offline_grace']
+        label = node_label(node, self.params)
+        if unseen is None:
+            self.out['warnings'].append('Octopus server node %s is offline, but the server sent no clock to measure for how long (no '
+                                        'usable Date header or LastSeen); it is treated as a live node until that is known.' % label)
+            return
+        if unseen >= grace:
+            self.out['gone'] = True
+            return
+        self.out['warnings'].append('Octopus server node %s is offline, but the server saw it less than offline_grace (%ds) ago by its '
+                                    'own clock (%s); it is drained and waited on like a live node.' % (label, grace, source))
 
     # ---- states -----------------------------------------------------------------------
 
     def _missing(self, known_tasks):
         label = node_label(None, self.params)
+        hint = suggest_nodes(self.client, self.params['name']) if self.params.get('name') else ''
         if self.params['state'] != 'absent':
             raise StepFailed('Cannot make Octopus server node %s %s: no such node exists. Check name or id (names are matched '
-                             'case-insensitively after trimming).' % (label, self.params['state']))
-        self.out.update(node={}, msg='Octopus server node %s is already removed.' % label)
+                             'case-insensitively after trimming).%s' % (label, self.params['state'], hint))
+        self.out.update(node={}, msg='Octopus server node %s is already removed (no node has that %s).%s'
+                        % (label, 'name' if self.params.get('name') else 'id', hint), suggestions=hint.strip())
         self._report_lost(label, known_tasks)
 
     def _report_lost(self, label, known_tasks):
@@ -202,12 +257,14 @@ class NodeStep:
             self.summary = cluster_summary(self.client)
             if self._update(node, changes, 'drain') is None:
                 raise StepFailed('Cannot update Octopus server node %s: it was deleted while it was being updated.' % node_label(node, self.params))
-        self.out['msg'] = 'Octopus server node %s %s.' % (node_label(node, self.params), 'updated' if changes else 'already as requested')
+        done = 'updated' if changes else 'already as requested'
+        self.out['msg'] = self._plan_msg('Octopus server node %s %s.' % (node_label(node, self.params), done))
 
     def _online(self, node, tasks, entry, kind):
-        running = [t for t in tasks if t.get('State') in ('Executing', 'Cancelling')]
+        """The node is live, or offline for less than offline_grace: drain, wait for its blocking work, delete."""
+        running = [t for t in tasks if not is_terminal(t)]
         if kind in (CANCEL_POLL, CANCEL_EXPIRED):
-            self._cancel(node, [t for t in running if t.get('State') == 'Executing'])
+            self._cancel(node, [t for t in running if cancellable(t)])
         if kind == DRAIN_EXPIRED and running:
             self._drain_expired(node, running)
             return
@@ -227,20 +284,29 @@ class NodeStep:
         self._finish(node)
 
     def _still_running(self, node, running, unseen, kind):
-        if self.check_mode or not self.params['wait']:
-            if self.params['state'] == 'absent' and not self.check_mode:
-                self._finish_with_running(node, running, 'wait is false and %d tasks are still running' % (len(running) or unseen))
+        count = len(running) or unseen
+        ids = ', '.join(task_ids(running)) or '%d tasks the summary counts' % unseen
+        if not self.params['wait']:
+            if self.params['state'] == 'absent':
+                # The real run fails here (or, with force, deletes): check mode predicts the same.
+                self._finish_with_running(node, running, 'wait is false and %d tasks are still running' % count)
                 return
-            self._plan_delete(node)
-            count = len(running) or unseen
-            self.out['msg'] = 'Octopus server node %s is drained; %d tasks are still running.' % (node_label(node, self.params), count)
+            self.out['msg'] = self._plan_msg('Octopus server node %s is drained; %d tasks are still running (%s).'
+                                             % (node_label(node, self.params), count, ids))
+            return
+        if self.check_mode:
+            timeout = 'cancel_timeout' if kind in (CANCEL_POLL, CANCEL_EXPIRED) else 'drain_timeout'
+            self.out['plan'].append('wait up to %d s (%s) for %s' % (self.params[timeout], timeout, ids))
+            if self.params['state'] == 'absent':
+                self._delete(node, planned=True)
+            self.out['msg'] = self._plan_msg('')
             return
         self.out['status'] = CANCELLING if kind in (CANCEL_POLL, CANCEL_EXPIRED) else WAITING
 
     def _drain_expired(self, node, running):
         ids = task_ids(running)
         if self.params['cancel_on_timeout']:
-            self._cancel(node, [t for t in running if t.get('State') == 'Executing'])
+            self._cancel(node, [t for t in running if cancellable(t)])
             self.out['running_tasks'] = ids
             self.out['status'] = CANCELLING
             return
@@ -252,8 +318,14 @@ class NodeStep:
         ids = task_ids(running)
         self.out['running_tasks'] = ids
         if self.params['state'] == 'absent' and self.params['force']:
-            self.out['warnings'].append('force is true: deleting Octopus server node %s although %s; these tasks will be marked '
-                                        'failed by the server: %s.' % (node_label(node, self.params), why, ', '.join(ids)))
+            if self._keeps_record():
+                self._delete(node)
+                return
+            self.out['warnings'].append('force is true: %s Octopus server node %s although %s; these tasks will be lost: %s.'
+                                        % ('would delete' if self.check_mode else 'deleting', node_label(node, self.params), why,
+                                           ', '.join(ids)))
+            # Paused tasks would be stranded in the queue forever (Issues #6372): cancel them before the record goes.
+            self._cancel(node, [t for t in running if t.get('State') == 'Queued'])
             self._delete(node, lost=ids)
             return
         interrupted = [i for i in ids if i in self.out['interrupted_tasks']]
@@ -264,39 +336,45 @@ class NodeStep:
                          % ('the removal' if self.params['state'] == 'absent' else 'the drain', node_label(node, self.params), why, hint),
                          blocked_by=[why])
 
-    def _offline(self, node, tasks):
-        """The server says the node is offline: nobody will finish its tasks, so do not wait for them."""
+    def _gone(self, node, tasks):
+        """Offline for offline_grace or longer: nobody will finish its tasks. They are orphans: cancelled, reported, deleted with it."""
         label = node_label(node, self.params)
-        running = [t for t in tasks if t.get('State') in ('Executing', 'Cancelling')]
+        orphans = [t for t in tasks if not is_terminal(t)]
+        ids = task_ids(orphans)
+        self.out['running_tasks'] = ids
         if self.params['state'] == 'drained':
-            self.out['running_tasks'] = task_ids(running)
-            if running:
-                self.out['warnings'].append('Octopus server node %s is offline, so its tasks %s cannot finish until it returns or the server '
-                                            'fails them; not waiting.' % (label, ', '.join(task_ids(running))))
-            self.out['msg'] = 'Octopus server node %s is drained (offline).' % label
+            if orphans:
+                self.out['warnings'].append('Octopus server node %s has been offline longer than offline_grace (%ds), so its tasks %s '
+                                            'cannot finish until it returns or the server fails them; not waiting.'
+                                            % (label, self.params['offline_grace'], ', '.join(ids)))
+            self.out['msg'] = self._plan_msg('Octopus server node %s is drained (offline longer than offline_grace).' % label)
             return
-        self._cancel(node, [t for t in running if t.get('State') == 'Executing'])
-        if running and not self.check_mode:
-            current = read_tasks(self.client, task_ids(running))
-            running = [current.get(str(t['Id']), t) for t in running]
-            running = [t for t in running if t.get('State') in ('Executing', 'Cancelling')]
-        executing = [t for t in running if t.get('State') == 'Executing' and not self.check_mode]
+        self._cancel(node, [t for t in orphans if cancellable(t)])
+        current = dict((str(t['Id']), t) for t in orphans)
+        if orphans and not self.check_mode:
+            current.update(read_tasks(self.client, ids))
+        still = [current[i] for i in ids if not is_terminal(current[i])]
+        executing = [t for t in still if t.get('State') == 'Executing' and not self.check_mode]
         if executing and not self.params['force']:
             self._finish_with_running(node, executing, 'tasks %s are still Executing after the cancel' % ', '.join(task_ids(executing)))
             return
-        stuck = [str(t['Id']) for t in running if str(t['Id']) not in task_ids(executing)]
+        stuck = [str(t['Id']) for t in still if t.get('State') == 'Cancelling']
         self.out['stuck_tasks'] = stuck
-        if stuck:
-            self.out['warnings'].append('Octopus server node %s is offline, so no node can finish cancelling tasks %s; deleting the node '
-                                        'record makes the server mark them failed.' % (label, ', '.join(stuck)))
-        self._delete(node, lost=task_ids(executing))
+        if orphans:
+            self.out['warnings'].append('Octopus server node %s has been offline longer than offline_grace (%ds) by the server\'s clock, '
+                                        'so its tasks %s are orphans: they were cancelled%s and are lost; deleting the node record '
+                                        'makes the server fail what is left.'
+                                        % (label, self.params['offline_grace'], ', '.join(ids),
+                                           ' (%s still Cancelling: only the owning node could finish that)' % ', '.join(stuck)
+                                           if stuck else ''))
+        self._delete(node, lost=ids)
 
     def _finish(self, node):
         label = node_label(node, self.params)
         if self.params['state'] == 'absent':
             self._delete(node)
             return
-        self.out['msg'] = 'Octopus server node %s is drained and runs no tasks.' % label
+        self.out['msg'] = self._plan_msg('Octopus server node %s is drained and runs no tasks.' % label)
 
     # ---- requests ---------------------------------------------------------------------
 
@@ -305,7 +383,19 @@ class NodeStep:
         if self.guard_done:
             return
         self.guard_done = True
-        reasons = guard_reasons(self.summary or [], node['Id'], changes, self.params['min_task_nodes'], self.params['min_task_capacity'])
+        if self.summary is None or not summary_entry(self.summary, node['Id']):
+            missing = 'the cluster summary does not list the node' if self.summary is not None else 'the cluster summary was not read'
+            label = node_label(node, self.params)
+            raise StepFailed('Refusing to change Octopus server node %s: the capacity guard cannot be checked because %s. Nothing was '
+                             'changed. Use an API key that can read /api/octopusservernodes/summary.' % (label, missing),
+                             blocked_by=[missing])
+        unreadable = unreadable_facts(self.summary)
+        if unreadable and not self.params['force']:
+            raise StepFailed('Refusing to change Octopus server node %s: the capacity guard cannot be checked because the cluster summary '
+                             'does not say %s. Nothing was changed. Use an API key that can read the whole summary (AdministerSystem '
+                             'on servers that restrict it), or set force=true.' % (node_label(node, self.params), '; '.join(unreadable)),
+                             blocked_by=unreadable)
+        reasons = guard_reasons(self.summary, node['Id'], changes, self.params['min_task_nodes'], self.params['min_task_capacity'])
         if not reasons:
             return
         what = 'remove' if changes is None else 'change'
@@ -324,12 +414,47 @@ class NodeStep:
         if self.check_mode:
             after = dict(node, **changes)
             changed = True
+            self.out['plan'].append(describe_changes(changes))
         else:
-            after, changed = put_node(self.client, node['Id'], changes, self.timer)
+            after, changed = put_node(self.client, node['Id'], changes)
         self.out['elapsed'][phase] += self.timer.clock() - started
         self.out['changed'] = self.out['changed'] or changed
         self.out['node'] = node_view(after) if after is not None else {}
+        if changed and after is not None and not self.check_mode:
+            self._recheck_guard(node, changes)
         return after
+
+    def _recheck_guard(self, node, changes):
+        """After a write that lowered capacity, read the cluster again: a concurrent removal may have drained the others.
+
+        Both removals of the last two task nodes pass the guard when each reads the cluster before
+        the other's drain lands. The server orders the two writes, so at least one of the two
+        re-reads sees both: that removal restores this node's previous settings and fails, naming
+        the other drained nodes. Both may roll back, which is safe; losing all capacity is not.
+        """
+        if self.params['force'] or not lowers_capacity(summary_entry(self.summary or [], node['Id']), changes):
+            return
+        fresh = cluster_summary(self.client)
+        reasons = capacity_reasons(fresh, self.params['min_task_nodes'], self.params['min_task_capacity'])
+        if not reasons:
+            return
+        others = sorted(str(n.get('Name')) for n in fresh
+                        if n.get('IsInMaintenanceMode') and str(n.get('Id') or '').lower() != str(node['Id']).lower())
+        previous = dict(IsInMaintenanceMode=bool(node.get('IsInMaintenanceMode')), MaxConcurrentTasks=node.get('MaxConcurrentTasks'))
+        label = node_label(node, self.params)
+        try:
+            restored, dummy = put_node(self.client, node['Id'], previous)
+        except OctopusApiError as exc:
+            raise StepFailed('Drained Octopus server node %s, but then %s, and restoring its previous settings failed: %s Undrain it now '
+                             '(octopus.ha.octopus_node state=present drained=false), or the cluster may have no node that takes tasks.'
+                             % (label, '; '.join(reasons), exc), blocked_by=reasons)
+        self.out['node'] = node_view(restored) if restored is not None else {}
+        raise StepFailed('Rolled back the drain of Octopus server node %s: after the drain %s, because %s drained at the same time '
+                         '(another removal running concurrently). Its previous settings are restored (%s, task cap %s). Nothing else '
+                         'was changed; re-run once the other removal has finished.'
+                         % (label, '; '.join(reasons), ', '.join(others) or 'other nodes were',
+                            'drained' if previous['IsInMaintenanceMode'] else 'not drained', previous['MaxConcurrentTasks']),
+                         blocked_by=reasons)
 
     def _cancel(self, node, tasks):
         if not tasks:
@@ -340,106 +465,172 @@ class NodeStep:
         self.out['elapsed']['cancel'] += self.timer.clock() - started
         self.out['cancelled_tasks'].extend(i for i in outcome['cancelled'] if i not in self.out['cancelled_tasks'])
         self.out['changed'] = self.out['changed'] or bool(outcome['cancelled'])
+        if self.check_mode and outcome['cancelled']:
+            self.out['plan'].append('cancel %s' % ', '.join(outcome['cancelled']))
 
     def _cancel_interrupted(self, node, tasks):
-        """Report tasks that wait on a human; with pending_interruptions=cancel, cancel them now (the node is drained)."""
-        interrupted = split_interrupted(tasks)[1]
+        """Report tasks that wait on a human; with pending_interruptions=cancel, cancel them now (the node is drained).
+
+        They are Executing (guided failure) or Queued and pinned to the node (a paused manual intervention)."""
+        interrupted = [t for t in split_interrupted(tasks)[1] if not is_terminal(t)]
         self.out['interrupted_tasks'] = task_ids(interrupted)
         if self.params['pending_interruptions'] != 'cancel' or not interrupted:
             return tasks
-        executing = [t for t in interrupted if t.get('State') == 'Executing']
-        self._cancel(node, executing)
+        self._cancel(node, [t for t in interrupted if cancellable(t)])
         cancelled = set(self.out['cancelled_tasks'])
-        return [dict(t, State='Cancelling') if str(t.get('Id')) in cancelled and self.check_mode else t for t in tasks]
+        if not self.check_mode:
+            return tasks
+        # Check mode: predict what the cancel does (Queued -> Canceled at once, Executing -> Cancelling).
+        predicted = dict(Queued='Canceled', Executing='Cancelling')
+        return [dict(t, State=predicted.get(t.get('State'), t.get('State'))) if str(t.get('Id')) in cancelled else t for t in tasks]
 
-    def _plan_delete(self, node):
-        """Check mode (or wait=false at state=drained): say what would happen next."""
-        if self.params['state'] == 'absent' and self.check_mode:
-            self._guard(node, None)
-            self.out.update(deleted=True, changed=True, node={})
-
-    def _delete(self, node, lost=None):
+    def _delete(self, node, lost=None, planned=False):
+        """Delete the record (or, with delete_online=false and the node online, keep it drained with task cap 0)."""
         self._guard(node, None)
+        label = node_label(node, self.params)
+        if self._keeps_record():
+            self._keep_record(node, planned)
+            return
         self.out['lost_tasks'] = list(lost or [])
         started = self.timer.clock()
         path = '%s/%s' % (NODES_PATH, seg(node['Id']))
         if self.check_mode:
             gone = True
+            self.out['plan'].append('delete the record')
         else:
-            sent_before = self.client.requests.count(('DELETE', path))
-            gone = self.client.delete(path, action='delete Octopus server node %s' % node_label(node, self.params))
-            # A DELETE retried after a timeout meets 404 when the first attempt landed: still ours.
-            gone = gone or self.client.requests.count(('DELETE', path)) - sent_before > 1
+            # After an unknown outcome the client reads the node again: gone then means our DELETE landed.
+            gone = self.client.delete(path, action='delete Octopus server node %s' % label)
         self.out['elapsed']['delete'] += self.timer.clock() - started
         self.out.update(deleted=True, node={}, changed=self.out['changed'] or gone)
         what = 'deleted' if gone else 'was already deleted by someone else'
-        self.out['msg'] = 'Octopus server node %s %s.' % (node_label(node, self.params), what)
+        self.out['msg'] = self._plan_msg('Octopus server node %s %s.' % (label, what))
         if not gone:
             self.out['removed_by_other'] = True
-            self._report_lost(node_label(node, self.params), self.known_tasks)
+            self._report_lost(label, self.known_tasks)
+        elif not self.check_mode and not self.out['offline'] and self.params['reregistration_watch'] > 0:
+            # A node deleted while it was online may write its row again at its next heartbeat (REFERENCE section 2).
+            self.out['status'] = WATCHING
+
+    def _keeps_record(self):
+        """delete_online=false and the server reports the node online: the record stays (its tasks keep running there)."""
+        return not self.params['delete_online'] and not self.out['offline']
+
+    def _keep_record(self, node, planned):
+        """delete_online=false and the server reports the node online: its service runs, so a deleted row could come back
+        undrained. Leave the record drained with task cap 0 instead; the reconciler deletes it once the node is offline."""
+        label = node_label(node, self.params)
+        if node.get('MaxConcurrentTasks') != 0:
+            self._update(node, dict(IsInMaintenanceMode=True, MaxConcurrentTasks=0), 'delete')
+        self.out['record_kept'] = True
+        self.out['msg'] = self._plan_msg('Octopus server node %s was not deleted: the server reports it online (its service still runs), '
+                                         'so its record is kept drained with task cap 0. Delete it once it is offline (the reconciler '
+                                         'does), or stop its service and run again.' % label)
+
+    def _watch(self, node, kind):
+        """After our DELETE of an online node: did it register again? Then drain it again with cap 0 and warn."""
+        self.out['deleted'] = True
+        if node is None:
+            self.out['node'] = {}
+            self.out['status'] = DONE if kind == WATCH_EXPIRED else WATCHING
+            self.out['msg'] = 'Octopus server node %s deleted; it did not register again.' % (self.params.get('name') or self.params.get('id'))
+            return
+        label = node_label(node, self.params)
+        self.out.update(found=True, node=node_view(node), deleted=False, reregistered=True, record_kept=True)
+        changes = dict(IsInMaintenanceMode=True, MaxConcurrentTasks=0)
+        if any(node.get(k) != v for k, v in changes.items()):
+            after, changed = put_node(self.client, node['Id'], changes)
+            self.out['changed'] = self.out['changed'] or changed
+            self.out['node'] = node_view(after) if after is not None else {}
+        warning = ('Octopus server node %s registered itself again after it was deleted: its service still runs. It is drained again '
+                   'with task cap 0 so that it takes no deployments. Stop the Octopus service on it (or terminate the VM), then '
+                   'delete the record again (the reconciler does once the node is offline).' % label)
+        self.out['warnings'].append(warning)
+        self.out['msg'] = warning
+
+    def _plan_msg(self, msg, failed=False):
+        """In check mode, the message is the plan: 'Check mode: would drain ..., would wait up to 1800 s for ..., would delete ...'."""
+        if not self.check_mode:
+            return msg
+        steps = self.out['plan']
+        label = node_label(self.out.get('before') or None, self.params) if self.out.get('before') else node_label(None, self.params)
+        plan = ('would %s' % ', would '.join(steps)) if steps else 'would change nothing'
+        if failed:
+            return 'Check mode: for Octopus server node %s the run %s, then fail: %s' % (label, plan, msg) if steps else \
+                'Check mode: the run would fail: %s' % msg
+        return 'Check mode: for Octopus server node %s the run %s.%s' % (label, plan, (' ' + msg) if msg and not steps else '')
 
     def _unseen_count(self, entry, running):
         """Tasks the summary counts but the task list did not return (a missing count is not zero: the list decides)."""
         count = entry.get('RunningTaskCount')
-        if isinstance(count, int) and count > len(running):
-            return count - len(running)
+        listed = len([t for t in running if t.get('State') in RUNNING_STATES])
+        if isinstance(count, int) and count > listed:
+            return count - listed
         return 0
 
 
-def put_node(client, node_id, changes, timer):
+def describe_changes(changes):
+    """A change as a plan step: 'drain', 'undrain', 'set the task cap to 0'."""
+    words = []
+    if 'IsInMaintenanceMode' in changes:
+        words.append('drain' if changes['IsInMaintenanceMode'] else 'undrain')
+    if 'MaxConcurrentTasks' in changes:
+        words.append('set the task cap to %s' % changes['MaxConcurrentTasks'])
+    return ' and '.join(words) or 'update'
+
+
+def unreadable_facts(summary):
+    """The facts the capacity guard needs that the summary did not give (a missing value is unknown, never 0 or false)."""
+    missing = []
+    for key, what in (('IsOffline', 'whether a node is offline'), ('IsInMaintenanceMode', 'whether a node is drained'),
+                      ('MaxConcurrentTasks', "a node's task cap")):
+        names = [str(n.get('Name') or n.get('Id')) for n in summary if n.get(key) is None]
+        if names:
+            missing.append('%s (%s)' % (what, ', '.join(sorted(names))))
+    return missing
+
+
+def put_node(client, node_id, changes):
     """Apply ``changes`` with GET-modify-PUT. Returns (node after, changed) or (None, False) if the node is gone.
 
-    A PUT whose outcome is unknown (timeout, 5xx, 429) is never re-sent as is: the node is read
-    again, and if the change is not there yet a fresh body is built from that read.
+    The PUT goes through write_with_reread (the one retry rule for writes): after an unknown
+    outcome the node is read again, and if the change is not there yet the next body is built from
+    that read, so a field someone else changed meanwhile is never written back.
     """
     path = '%s/%s' % (NODES_PATH, seg(node_id))
-    action = 'update Octopus server node %s' % node_id
-    attempts = client.max_retries + 1
-    errors = []
-    for attempt in range(attempts + 1):
-        current = client.get(path, allow_404=True, action='read Octopus server node %s' % node_id)
-        if current is None:
-            return None, False
-        if all(current.get(k) == v for k, v in changes.items()):
-            # Already as wanted: our earlier PUT landed although its answer was lost (or nothing to do).
-            return current, bool(errors)
-        if attempt == attempts:
-            break
-        body = dict(current)
+    read_action = 'read Octopus server node %s' % node_id
+    current = client.get(path, allow_404=True, action=read_action)
+    if current is None:
+        return None, False
+    if _has_changes(current, changes):
+        return current, False
+    latest = [current]
+
+    def write():
+        body = dict(latest[0])
         body.update(changes)
-        try:
-            return _put_once(client, path, body, action), True
-        except OctopusApiError as exc:
-            if exc.status == 404:
-                return None, False
-            if exc.status not in UNKNOWN_OUTCOME:
-                raise
-            errors.append(exc)
-        if attempt < attempts - 1:
-            timer.sleep(_retry_pause(client, errors[-1], attempt, action))
-    raise errors[-1]
+        return client.write_once('PUT', path, body, action='update Octopus server node %s' % node_id)
 
+    def reread():
+        fresh = client.get(path, allow_404=True, action=read_action)
+        if fresh is None:
+            return None, False
+        if _has_changes(fresh, changes):
+            # Our earlier PUT landed although its answer was lost.
+            return fresh, True
+        latest[0] = fresh
+        return None
 
-def _retry_pause(client, exc, attempt, action):
-    """Seconds before the next read-and-PUT: exponential, and at least what a 429's Retry-After asks."""
-    pause = min(2 ** attempt, 30)
-    if exc.status == 429:
-        headers = dict((k.lower(), v) for k, v in (getattr(client, 'last_response_headers', None) or {}).items())
-        asked = parse_retry_after(headers.get('retry-after'), client.wallclock(), headers.get('date'))
-        pause = max(pause, asked or 0)
-        client.warn('Octopus API rate limited by %s (HTTP 429) while trying to %s; waiting %ss, then reading the node again.'
-                    % (client.base_url, action, int(pause)))
-    return pause
-
-
-def _put_once(client, path, body, action):
-    """One PUT attempt: the client's own retry would re-send this body blindly, so it is off here."""
-    saved = client.max_retries
-    client.max_retries = 0
     try:
-        return client.put(path, body, action=action)
-    finally:
-        client.max_retries = saved
+        result = write_with_reread(client, 'update Octopus server node %s' % node_id, write, reread)
+    except OctopusApiError as exc:
+        if exc.status == 404:
+            return None, False
+        raise
+    return result.value, result.written
+
+
+def _has_changes(node, changes):
+    return all(node.get(k) == v for k, v in changes.items())
 
 
 # ---- the waiting loop (module and action plugin) -----------------------------------------
@@ -462,10 +653,13 @@ def merge(total, step):
     for phase in PHASES:
         step['elapsed'][phase] += total['elapsed'][phase]
     step['warnings'] = list(total['warnings']) + [w for w in step['warnings'] if w not in total['warnings']]
+    for key in FLAG_KEYS:
+        step[key] = total[key] or step[key]
     step['changed'] = total['changed'] or step['changed']
-    step['deleted'] = total['deleted'] or step['deleted']
+    step['deleted'] = (total['deleted'] or step['deleted']) and not step['reregistered']
     step['before'] = before if before is not None else step['before']
-    if found and not step['found'] and not step['failed']:
+    step['suggestions'] = total['suggestions'] or step['suggestions']
+    if found and not step['found'] and not step['failed'] and not total['deleted']:
         step['removed_by_other'] = True
         step['msg'] = '%s It was removed by someone else while this task was waiting.' % step['msg']
     step['found'] = found or step['found']
@@ -473,6 +667,8 @@ def merge(total, step):
 
 
 def progress_line(name, step, remaining):
+    if step.get('status') == WATCHING:
+        return 'octopus_node: %s deleted, watching for a re-registration, %ds left' % (name, int(remaining))
     ids = step.get('running_tasks') or []
     what = 'cancelling' if step.get('status') == CANCELLING else 'drained'
     return ('octopus_node: %s %s, %d tasks still running (%s), %ds left'
@@ -490,7 +686,8 @@ def drive(step, params, timer, progress=None):
     name = params.get('name') or params.get('id')
     total = merge(None, step(POLL, []))
     phases = {WAITING: (POLL, DRAIN_EXPIRED, 'drain_timeout', 'wait'),
-              CANCELLING: (CANCEL_POLL, CANCEL_EXPIRED, 'cancel_timeout', 'cancel')}
+              CANCELLING: (CANCEL_POLL, CANCEL_EXPIRED, 'cancel_timeout', 'cancel'),
+              WATCHING: (WATCH_POLL, WATCH_EXPIRED, 'reregistration_watch', 'delete')}
     while total['status'] in phases:
         status = total['status']
         poll, expired, timeout, phase = phases[status]
@@ -511,7 +708,10 @@ def drive(step, params, timer, progress=None):
 
 def finish(total, params):
     """Shape the merged outcome into the module result."""
-    result = dict((k, v) for k, v in total.items() if k not in ('status', 'found', 'offline'))
+    result = dict((k, v) for k, v in total.items() if k not in ('status', 'found', 'offline', 'gone', 'suggestions'))
+    if not total['found'] and total.get('suggestions'):
+        warning = 'No Octopus server node is named %r. %s' % (params.get('name'), total['suggestions'])
+        result['warnings'] = list(result['warnings']) + [warning]
     result['elapsed'] = dict((k, round(v, 3)) for k, v in total['elapsed'].items())
     result['reason'] = params.get('reason')
     result['diff'] = dict(before=total['before'] or {}, after=total['node'] or {})
@@ -531,7 +731,7 @@ def check_params(params):
     if params.get('id') is not None and not params['id'].strip():
         errors.append('id must not be empty')
     for key, minimum in (('max_concurrent_tasks', 0), ('drain_timeout', 1), ('cancel_timeout', 1), ('poll_interval', 1),
-                         ('min_task_nodes', 0), ('min_task_capacity', 0)):
+                         ('min_task_nodes', 0), ('min_task_capacity', 0), ('offline_grace', 0), ('reregistration_watch', 0)):
         if params.get(key) is not None and params[key] < minimum:
             errors.append('%s must be at least %d (got %d)' % (key, minimum, params[key]))
     if params['max_poll_interval'] < params['poll_interval']:
@@ -549,7 +749,8 @@ def check_params(params):
 
 def loop_params(params):
     """What drive() needs, returned to the action plugin with each step."""
-    keys = ('name', 'id', 'state', 'drain_timeout', 'cancel_timeout', 'poll_interval', 'max_poll_interval', 'reason')
+    keys = ('name', 'id', 'state', 'drain_timeout', 'cancel_timeout', 'poll_interval', 'max_poll_interval', 'reason',
+            'reregistration_watch')
     return dict((k, params.get(k)) for k in keys)
 
 

@@ -177,6 +177,13 @@ def install_plan(cluster, installed_version=None, requested=None):
     if not cluster_version:
         errors.append('The cluster did not report its version (GET /api Version); refusing to guess which version to install.')
         return result
+    facts = (cluster or {}).get('cluster') or {}
+    if 'version_skew' in facts and facts['version_skew'] is None:
+        # octopus_cluster_info could not read the node versions: unknown is not "no skew" (fail closed).
+        errors.append('Cannot tell whether every cluster node runs %s: the API key could not read the node versions (the cluster '
+                      'summary; missing permission %s). Refusing to install; use a key that can read /api/octopusservernodes/summary.'
+                      % (cluster_version, facts.get('missing_permission') or 'unknown'))
+        return result
     if skew:
         errors.append('The cluster nodes run different versions (%s; cluster %s, nodes: %s). A rolling upgrade is in progress or '
                       'failed; refusing to add a node until every node runs one version.'

@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, write_with_reread
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
     RUNNING_STATES,
     TERMINAL_STATES,
@@ -23,6 +23,7 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import
     find_node,
     list_tasks,
     seg,
+    suggest_nodes,
 )
 
 # Polls keep poll_interval for this many seconds of a phase, then grow by BACKOFF_FACTOR per
@@ -32,8 +33,6 @@ BACKOFF_FACTOR = 1.5
 # Even when a poll took longer than the interval, sleep at least this long (never a busy loop).
 MIN_SLEEP = 1.0
 TASK_STATES = ('Queued', 'Executing', 'Cancelling')
-# A POST answered like this may or may not have reached the server: read the task before anything else.
-UNKNOWN_OUTCOME = frozenset((-1, 429, 500, 502, 503, 504))
 # octopus_task_cancel has no max_poll_interval option: its waits back off to this after BACKOFF_AFTER.
 CANCEL_MAX_POLL_INTERVAL = 30
 
@@ -124,31 +123,40 @@ def task_path(task, suffix=''):
 def cancel_task(client, task):
     """Cancel one task: 'cancelled' (our POST landed), 'cancelling' (someone else's cancel landed) or 'already_terminal'.
 
-    A cancel POST is not idempotent and the client never retries it once it may have been sent.
-    After an unknown outcome (timeout, 5xx, 429) or a refusal (400/409) the task is read again;
-    it is POSTed again only while it is still Executing, at most max_retries more times.
+    A cancel POST is not idempotent. It goes through write_with_reread (the one retry rule for
+    writes): after an unknown outcome (timeout, 5xx, 429) the task is read again and POSTed again
+    only while it is still Executing (or Queued). A refusal (400, 404, 409) is settled by one read:
+    a task already Cancelling or finished is fine, anything else is raised.
     """
     task_id = str(task['Id'])
     action = 'cancel Octopus task %s' % task_id
-    attempt = 0
-    while True:
-        try:
-            client.post(task_path(task, '/cancel'), action=action)
-            return 'cancelled'
-        except OctopusApiError as exc:
-            if exc.status in (401, 403) or (exc.status not in UNKNOWN_OUTCOME and exc.status not in (400, 404, 409)):
-                raise
-            error = exc
-        current = client.get(task_path(task), allow_404=True, action='read Octopus task %s' % task_id)
-        if current is not None and current.get('State') in ('Cancelling', 'Canceled'):
-            # Cancelling/Canceled after an unknown outcome: our POST landed (the owner may already have finished it).
-            return 'cancelled' if error.status in UNKNOWN_OUTCOME else ('cancelling' if current['State'] == 'Cancelling' else 'already_terminal')
-        if current is None or is_terminal(current):
-            return 'already_terminal'
-        if current.get('State') not in ('Executing', 'Queued') or attempt >= client.max_retries:
-            raise error
-        attempt += 1
-        client.sleep(min(2 ** attempt, 30))
+    read_action = 'read Octopus task %s' % task_id
+
+    def write():
+        client.write_once('POST', task_path(task, '/cancel'), action=action)
+        return 'cancelled'
+
+    def reread():
+        current = client.get(task_path(task), allow_404=True, action=read_action)
+        state = (current or {}).get('State')
+        if state in ('Cancelling', 'Canceled'):
+            return 'cancelled', True  # our POST landed (the owner may already have finished it)
+        if state in ('Executing', 'Queued'):
+            return None
+        return 'already_terminal', False
+
+    try:
+        return write_with_reread(client, action, write, reread).value
+    except OctopusApiError as exc:
+        if exc.status not in (400, 404, 409):
+            raise
+        refused = exc
+    current = client.get(task_path(task), allow_404=True, action=read_action)
+    if current is None or is_terminal(current):
+        return 'already_terminal'
+    if current.get('State') == 'Cancelling':
+        return 'cancelling'
+    raise refused
 
 
 def cancel_tasks(client, tasks, check_mode=False):
@@ -257,12 +265,12 @@ def _node_id(client, params):
     node = find_node(client, name=params['node_name'])
     if node is None:
         raise LookupError('Cannot cancel the tasks of Octopus server node %r: no node has that name. Check node_name, or pass node_id '
-                          'for a node that was already deleted.' % params['node_name'].strip())
+                          'for a node that was already deleted.%s' % (params['node_name'].strip(), suggest_nodes(client, params['node_name'])))
     return str(node['Id'])
 
 
 def select_tasks(client, params):
-    """(tasks to act on, ids skipped). Unknown task ids fail here, before any cancel is sent."""
+    """(tasks to act on, ids not selected). Unknown task ids fail here, before any cancel is sent."""
     node_id = _node_id(client, params)
     if not params.get('task_ids'):
         return list_tasks(client, node_id=node_id, states=params['states']), []
@@ -272,24 +280,24 @@ def select_tasks(client, params):
     if missing:
         raise LookupError('Cannot cancel Octopus tasks %s: no such tasks in any space. Check task_ids; nothing was cancelled.'
                           % ', '.join(missing))
-    selected, skipped = [], []
+    selected, not_selected = [], []
     for task_id in wanted:
         task = found[task_id]
         on_node = node_id is None or str(task.get('ServerNode') or '').lower() == node_id.lower()
         if is_terminal(task) or (on_node and task.get('State') in params['states']):
             selected.append(task)
         else:
-            skipped.append(task_id)
-    return selected, skipped
+            not_selected.append(task_id)
+    return selected, not_selected
 
 
 def cancel_and_wait(client, params, timer, check_mode=False):
     """The octopus_task_cancel run: select, cancel, wait until terminal, report stuck tasks."""
-    tasks, skipped = select_tasks(client, params)
+    tasks, not_selected = select_tasks(client, params)
     outcome = cancel_tasks(client, tasks, check_mode=check_mode)
     states = dict((str(t.get('Id')), t.get('State')) for t in tasks)
     result = dict(changed=bool(outcome['cancelled']), cancelled=outcome['cancelled'], already_terminal=outcome['already_terminal'],
-                  skipped=skipped, stuck=[], tasks=states)
+                  not_selected=not_selected, stuck=[], tasks=states)
     waiting = outcome['cancelled'] + outcome['cancelling']
     if check_mode or not params['wait'] or not waiting:
         result['msg'] = '%s %d tasks; %d already finished.' % ('Would cancel' if check_mode else 'Cancelled', len(outcome['cancelled']),

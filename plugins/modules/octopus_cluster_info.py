@@ -16,7 +16,9 @@ description:
     (C(/api/licenses/licenses-current-status)).
   - Derives the facts a scaling decision needs, such as version skew, the task capacity of the
     online, undrained nodes, UI-only nodes and how long offline nodes have been unseen.
-  - With an API key that lacks C(AdministerSystem) it returns what it could read and warns about the rest.
+  - With an API key that lacks a permission it returns what it could read, warns about the rest, and returns V(null) (never
+    V(0), V(false) or an empty list) for every fact it could not read; RV(cluster.missing_permission) names the permission.
+    A guard that relies on such a fact must fail closed.
   - Also returns the task queue (RV(queue)), over all spaces and system tasks, for scaling on Octopus's own work.
 author:
   - octopus.ha maintainers (@octopus-ha)
@@ -118,32 +120,38 @@ cluster:
       description: Whether the cluster summary (offline state, running tasks, versions) was readable.
       type: bool
       sample: true
+    missing_permission:
+      description:
+        - The permission a C(403) answer named when the summary or the node list was not readable, or V(null).
+        - Every fact of RV(cluster) that depends on what was not readable is V(null).
+      type: str
+      sample: AdministerSystem
     node_count:
-      description: Number of nodes.
+      description: Number of nodes. V(null) when the nodes were not readable.
       type: int
       sample: 3
     online_node_count:
-      description: Number of nodes the server does not consider offline.
+      description: Number of nodes the server does not consider offline. V(null) without the summary.
       type: int
       sample: 3
     task_node_count:
-      description: Number of online, undrained nodes with a task cap above 0.
+      description: Number of online, undrained nodes with a task cap above 0. V(null) without the summary.
       type: int
       sample: 2
     task_capacity:
-      description: Sum of the task caps of online, undrained nodes.
+      description: Sum of the task caps of online, undrained nodes. V(null) without the summary.
       type: int
       sample: 10
     running_task_count:
-      description: Sum of the running task counts the server reported.
+      description: Sum of the running task counts the server reported. V(null) when a node's count is unknown.
       type: int
       sample: 2
     version_skew:
-      description: Whether any node runs a version other than the server version.
+      description: Whether any node runs a version other than the server version. V(null) without the summary (unknown).
       type: bool
       sample: false
     version_skew_nodes:
-      description: Names of the nodes whose version differs from RV(server.version).
+      description: Names of the nodes whose version differs from RV(server.version). V(null) without the summary.
       type: list
       elements: str
       sample: []
@@ -153,17 +161,17 @@ cluster:
       elements: str
       sample: [2023.4.8319]
     ui_only_nodes:
-      description: Names of nodes with a task cap of 0.
+      description: Names of nodes with a task cap of 0. V(null) when the nodes were not readable.
       type: list
       elements: str
       sample: []
     drained_nodes:
-      description: Names of drained nodes.
+      description: Names of drained nodes. V(null) when the nodes were not readable.
       type: list
       elements: str
       sample: []
     offline_nodes:
-      description: Offline nodes with their last heartbeat.
+      description: Offline nodes with their last heartbeat. V(null) without the summary.
       type: list
       elements: dict
       sample: [{"id": "OctopusServerNodes-OLD", "name": "OLD", "last_seen": "2024-03-01T09:00:00+00:00", "seconds_since_last_seen": 4502}]
@@ -191,7 +199,7 @@ license:
       type: bool
       sample: true
     node_limits:
-      description: The license limits that concern nodes (C(Limits) entries whose name mentions nodes).
+      description: The license limits that concern nodes (C(Limits) entries whose name mentions nodes). V(null) when not readable.
       type: list
       elements: dict
       sample: [{"name": "Nodes", "current_usage": 3, "effective_limit": 4, "is_unlimited": false}]
@@ -270,33 +278,49 @@ queue:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import (
-    OctopusApiError, OctopusClient, fail_from_exception, octopus_argument_spec)
+    PERMISSION_RE, OctopusApiError, OctopusClient, fail_from_exception, octopus_argument_spec)
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
-    NODES_PATH, cluster_summary, node_is_task_node, parse_timestamp, same_version, task_capacity)
+    NODES_PATH, cluster_summary, node_is_task_node, parse_timestamp, reference_clock, same_version, task_capacity)
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_queue import read_queue
 
 LICENSE_PATH = 'licenses/licenses-current-status'
-# A server Date header is trusted when the newest heartbeat of an online node is at most this old...
-HEARTBEAT_WINDOW = 300
-# ...and at most this far in the future (clock skew between the web front end and the nodes).
-CLOCK_TOLERANCE = 60
 
 
-def read_nodes(client, warn):
-    """Summary nodes, or the plain node list (no status) when the summary is forbidden: (nodes, summary_readable)."""
+class Access:
+    """What the key could read: the summary, the node list, and the permission a 403 named."""
+
+    def __init__(self):
+        self.summary = False
+        self.node_list = False
+        self.missing_permission = None
+
+    def forbidden(self, err):
+        if self.missing_permission is None and err.status == 403:
+            match = PERMISSION_RE.search(str(err))
+            self.missing_permission = match.group(1) if match else 'unknown (the server did not name it)'
+
+
+def read_nodes(client, warn, access):
+    """Summary nodes, or the plain node list (no status) when the summary is forbidden, or [] when neither is readable."""
     try:
-        return cluster_summary(client), True
+        nodes = cluster_summary(client)
+        access.summary = access.node_list = True
+        return nodes
     except OctopusApiError as err:
         if err.status not in (403, 404):
             raise
+        access.forbidden(err)
         warn('Could not read the cluster summary, so offline state, running tasks and node versions are unknown: %s' % err)
     try:
-        return client.get_all(NODES_PATH, action='list Octopus server nodes'), False
+        nodes = client.get_all(NODES_PATH, action='list Octopus server nodes')
+        access.node_list = True
+        return nodes
     except OctopusApiError as err:
         if err.status not in (403, 404):
             raise
+        access.forbidden(err)
         warn('Could not list the Octopus server nodes either, so no node facts are returned: %s' % err)
-    return [], False
+    return []
 
 
 def read_license(client, warn):
@@ -306,7 +330,7 @@ def read_license(client, warn):
         if err.status not in (403, 404):
             raise
         warn('Could not read the license node limits: %s' % err)
-        return dict(readable=False, is_compliant=None, node_limits=[], effective_node_task_limit=None)
+        return dict(readable=False, is_compliant=None, node_limits=None, effective_node_task_limit=None)
     limits = [dict(name=lim.get('Name'), current_usage=lim.get('CurrentUsage'), effective_limit=lim.get('EffectiveLimit'),
                    is_unlimited=lim.get('IsUnlimited'), message=lim.get('Message'))
               for lim in status.get('Limits') or [] if 'node' in str(lim.get('Name') or '').lower()]
@@ -325,41 +349,40 @@ def describe_node(node, now):
     )
 
 
-def cluster_facts(raw_nodes, nodes, server_version):
+def cluster_facts(raw_nodes, nodes, server_version, access):
+    """Facts derived from the nodes. A fact the key could not read is None (null), never 0, false or []."""
+    listed = access.node_list
+    facts = dict(
+        node_count=len(nodes) if listed else None,
+        ui_only_nodes=[n['name'] for n in nodes if n['max_concurrent_tasks'] == 0] if listed else None,
+        drained_nodes=[n['name'] for n in nodes if n['drained']] if listed else None,
+        versions=sorted(set([server_version] + [n['version'] for n in nodes if n['version']]) - set([None])),
+        online_node_count=None, task_node_count=None, task_capacity=None, running_task_count=None, version_skew=None,
+        version_skew_nodes=None, offline_nodes=None, missing_permission=access.missing_permission,
+    )
+    if not access.summary:
+        return facts
     skew = [n['name'] for n in nodes if n['version'] and not same_version(n['version'], server_version)]
     counts = [n['running_task_count'] for n in nodes if isinstance(n['running_task_count'], int)]
-    return dict(
-        node_count=len(nodes),
-        online_node_count=len([n for n in nodes if not n['offline']]),
+    facts.update(
+        online_node_count=len([n for n in nodes if n['offline'] is False]),
         task_node_count=len([n for n in raw_nodes if node_is_task_node(n)]),
         task_capacity=task_capacity(raw_nodes),
-        running_task_count=sum(counts),
+        running_task_count=sum(counts) if len(counts) == len(nodes) else None,
         version_skew=bool(skew), version_skew_nodes=skew,
-        versions=sorted(set([server_version] + [n['version'] for n in nodes if n['version']]) - set([None])),
-        ui_only_nodes=[n['name'] for n in nodes if n['max_concurrent_tasks'] == 0],
-        drained_nodes=[n['name'] for n in nodes if n['drained']],
         offline_nodes=[dict((k, n[k]) for k in ('id', 'name', 'last_seen', 'seconds_since_last_seen')) for n in nodes if n['offline']],
     )
-
-
-def reference_clock(server_now, raw_nodes, controller_now):
-    """(now, source) to measure LastSeen against: the server's Date, else the newest heartbeat, else the controller."""
-    beats = [parse_timestamp(n.get('LastSeen')) for n in raw_nodes if n.get('IsOffline') is False]
-    newest = max([b for b in beats if b is not None] or [None], key=lambda b: b or 0)
-    if server_now is not None and (newest is None or -CLOCK_TOLERANCE <= server_now - newest <= HEARTBEAT_WINDOW):
-        return server_now, 'server'
-    if newest is not None:
-        return newest, 'heartbeat'
-    return controller_now, 'controller'
+    return facts
 
 
 def gather(client, warn, controller_now):
     root = client.root()
-    raw_nodes, readable = read_nodes(client, warn)
+    access = Access()
+    raw_nodes = read_nodes(client, warn, access)
     now, source = reference_clock(client.server_date(), raw_nodes, controller_now)
     nodes = sorted((describe_node(n, now) for n in raw_nodes), key=lambda n: str(n['name']).lower())
-    facts = cluster_facts(raw_nodes, nodes, root.get('Version'))
-    facts.update(summary_readable=readable, clock_source=source)
+    facts = cluster_facts(raw_nodes, nodes, root.get('Version'), access)
+    facts.update(summary_readable=access.summary, clock_source=source)
     return dict(changed=False, server=dict(version=root.get('Version'), api_version=root.get('ApiVersion')),
                 nodes=nodes, cluster=facts, license=read_license(client, warn))
 

@@ -22,10 +22,19 @@ description:
     lists their ids and leaves the node drained, unless O(cancel_on_timeout=true), which cancels them and waits up to
     O(cancel_timeout) seconds until they have finished.
   - O(state=absent) drains, waits and cancels in the same way, then deletes the node record. A node that is already gone is
-    reported as unchanged. A node the server reports offline (C(IsOffline) in the cluster summary, never the local clock) is
-    not waited for; its tasks are cancelled and its record deleted (see the notes).
+    reported as unchanged, with a warning that names the existing nodes closest to the name given (zero padding, small typos).
+  - The work that blocks a removal is every task the node runs (C(Executing), C(Cancelling)) and every C(Queued) task pinned to
+    it, such as a deployment paused on a manual intervention, which resumes only on the node that started it.
+  - A node the server reports offline counts as gone only once the server has not seen it for O(offline_grace) seconds,
+    measured with the server's clock (C(LastSeen) against the C(Date) of the summary answer), never the local clock. Until
+    then it is drained and waited on like a live node. Once gone, its tasks are orphans, which are cancelled, reported in
+    RV(lost_tasks), and the record is deleted (see the notes).
   - The node is never deleted while it still runs C(Executing) tasks, unless O(force=true); the tasks are then listed in
     RV(lost_tasks).
+  - After deleting a node that was online, the module watches for O(reregistration_watch) seconds whether it registers itself
+    again (a running service may write its row back). If it does, it is drained again with task cap 0 and a warning says so.
+    With O(delete_online=false) a node the server reports online is not deleted at all but kept drained with task cap 0
+    (RV(record_kept)).
   - Before any change a capacity guard, like a Kubernetes PodDisruptionBudget, refuses to drain or remove the node when the
     cluster would keep fewer than O(min_task_nodes) online, undrained nodes with a task cap above 0, less than
     O(min_task_capacity) total task cap, or no online node at all. A node that is already drained or offline does not count as
@@ -132,6 +141,30 @@ options:
         node. V(0) disables this check.
     type: int
     default: 0
+  offline_grace:
+    description:
+      - Seconds the server must not have seen an offline node before the node counts as gone, by the server's clock
+        (C(LastSeen) against the C(Date) header of the summary answer). A database failover or an overloaded node can make a
+        live node look offline for a minute or two.
+      - Before that, an offline node is drained and waited on like a live one, up to O(drain_timeout). After it, its tasks are
+        cancelled and reported in RV(lost_tasks) and, with O(state=absent), its record is deleted.
+      - When the server gives no clock to measure with, an offline node is treated as live.
+    type: int
+    default: 600
+  delete_online:
+    description:
+      - With V(false), O(state=absent) deletes the record only when the server reports the node offline. A node that is still
+        online is left drained with task cap 0 and RV(record_kept) is true. Use V(false) when the node's service could not be
+        stopped (and the stop verified) first; the node_remove role does.
+    type: bool
+    default: true
+  reregistration_watch:
+    description:
+      - Seconds to watch, after deleting a node that was online, whether it registers itself again (its service still runs). If
+        it does, it is drained again with task cap 0, RV(reregistered) is true and a warning says so. V(0) turns the watch off.
+      - About one heartbeat interval of the server. Not done in check mode or for a node that was offline.
+    type: int
+    default: 30
   reason:
     description:
       - Free text returned in RV(reason), for audit logs, for example the Auto Scaling lifecycle action token.
@@ -148,8 +181,9 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads only (no PUT, POST or DELETE). Reports whether the node would be drained, which tasks would be cancelled
-        (RV(cancelled_tasks)) and whether it would be deleted (RV(deleted)); does not wait.
+      - Reads only (no PUT, POST or DELETE) and follows the decision the real run would make. C(msg) and RV(plan) say what would
+        happen, for example C(would drain, would wait up to 1800 s (drain_timeout) for ServerTasks-6, would delete the record);
+        a run that would fail (for example O(wait=false) with tasks running) fails in check mode too. Does not wait.
   diff_mode:
     support: full
     details:
@@ -158,11 +192,11 @@ notes:
   - The service account needs the C(AdministerSystem) permission to change or delete nodes, and C(TaskView) and C(TaskCancel)
     to cancel tasks.
   - Stop the Octopus service on the node (or the VM) before O(state=absent). A running node may register itself again.
-  - Tasks on an offline node cannot finish their cancellation, because only the node that runs a task can finish it; they stay
-    C(Cancelling). As nobody else can clean them up, O(state=absent) reports them in RV(stuck_tasks) with a warning and deletes
-    the node anyway; the server then marks the tasks of the deleted node failed. O(state=drained) does not wait for the tasks
-    of an offline node and lists them in RV(running_tasks).
-  - If someone else deletes the node while this module waits, O(state=absent) succeeds and says so in RV(msg); the tasks that
+  - Tasks on a gone node (offline for O(offline_grace)) cannot finish their cancellation, because only the node that runs a
+    task can finish it; they stay C(Cancelling). As nobody else can clean them up, O(state=absent) reports them in
+    RV(stuck_tasks) and RV(lost_tasks) with a warning and deletes the node anyway; the server then marks the tasks of the
+    deleted node failed. O(state=drained) does not wait for the tasks of a gone node and lists them in RV(running_tasks).
+  - If someone else deletes the node while this module waits, O(state=absent) succeeds and says so in C(msg); the tasks that
     were still running are listed in RV(lost_tasks).
 seealso:
   - module: octopus.ha.octopus_task_cancel
@@ -237,8 +271,8 @@ interrupted_tasks:
   sample: []
 lost_tasks:
   description:
-    - Ids of tasks still running when the node was deleted (with O(force=true), on an offline node, or because someone else deleted
-      it). The server marks them failed.
+    - Ids of tasks still running when the node was deleted (with O(force=true), the orphans of a gone node, or because someone
+      else deleted it). The server marks them failed.
   returned: always
   type: list
   elements: str
@@ -259,6 +293,24 @@ removed_by_other:
   returned: always
   type: bool
   sample: false
+record_kept:
+  description:
+    - Whether the record was kept instead of deleted (O(delete_online=false) with the node online, or the node registered again
+      after the delete). It is then drained with task cap 0.
+  returned: always
+  type: bool
+  sample: false
+reregistered:
+  description: Whether the node registered itself again after this run deleted it (its service still runs).
+  returned: always
+  type: bool
+  sample: false
+plan:
+  description: In check mode, the steps the real run would take, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [drain, "wait up to 1800 s (drain_timeout) for ServerTasks-6", delete the record]
 elapsed:
   description: Seconds spent per phase. C(wait) covers waiting for the tasks, C(cancel) cancelling and waiting for cancelled tasks.
   returned: always
@@ -269,11 +321,6 @@ reason:
   returned: always
   type: str
   sample: ASG lifecycle 6c1a2a1b-...
-msg:
-  description: What happened, in one sentence.
-  returned: always
-  type: str
-  sample: Octopus server node OCTO-NODE-03 (OctopusServerNodes-OCTO-NODE-03) deleted.
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -301,6 +348,9 @@ def main():
             force=dict(type='bool', default=False),
             min_task_nodes=dict(type='int', default=1),
             min_task_capacity=dict(type='int', default=0),
+            offline_grace=dict(type='int', default=600),
+            delete_online=dict(type='bool', default=True),
+            reregistration_watch=dict(type='int', default=30),
             reason=dict(type='str'),
             _step=dict(type='dict'),
         ),

@@ -25,6 +25,7 @@ description:
     Only the node that runs a task can finish its cancellation. Tasks whose node is offline or deleted are reported in
     RV(stuck) at once instead of being waited for, and so are tasks still running at the deadline. The module then fails
     with their ids.
+  - Every result also has C(msg), one sentence that says what happened.
 author:
   - octopus.ha maintainers (@octopus-ha)
 options:
@@ -44,7 +45,7 @@ options:
     description:
       - Ids of the tasks to cancel, for example C(ServerTasks-1234). Unknown ids fail the module before anything is cancelled.
       - A listed task that is not in one of O(states), or that runs on another node than O(node_name)/O(node_id), is
-        left alone and reported in RV(skipped).
+        left alone and reported in RV(not_selected).
       - At least one of O(task_ids), O(node_name) and O(node_id) is required.
     type: list
     elements: str
@@ -124,8 +125,11 @@ already_terminal:
   type: list
   elements: str
   sample: [ServerTasks-1240]
-skipped:
-  description: Ids from O(task_ids) left alone because they are in another state than O(states) or run on another node.
+not_selected:
+  description:
+    - Ids from O(task_ids) left alone because they are in another state than O(states) or run on another node.
+    - Named C(not_selected), not C(skipped), because Ansible reserves C(skipped) (with it in a result, C(changed_when) and
+      C(failed_when) are ignored).
   returned: always
   type: list
   elements: str
@@ -142,11 +146,6 @@ tasks:
   returned: always
   type: dict
   sample: {"ServerTasks-1234": "Canceled", "ServerTasks-1240": "Success"}
-msg:
-  description: What happened, in one sentence.
-  returned: always
-  type: str
-  sample: Cancelled 1 tasks; all of them are finished.
 """
 
 from ansible.module_utils.basic import AnsibleModule

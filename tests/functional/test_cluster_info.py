@@ -21,6 +21,9 @@ CLUSTER = {
         {'name': 'admin', 'key': ADMIN_KEY, 'permissions': ['*']},
         {'name': 'viewer', 'key': VIEWER_KEY, 'permissions': ['TaskView']},
     ],
+    # The strict mode: node reads need AdministerSystem. The simulator's default follows OctopusDeploy/Issues
+    # #2228 (any valid key reads nodes); servers that restrict it exist (REFERENCE 1.5 leaves it UNCERTAIN).
+    'permissions': {'node_read': ['AdministerSystem']},
     'nodes': [
         {'Name': 'OCTO-NODE-01', 'MaxConcurrentTasks': 5},
         {'Name': 'OCTO-NODE-02', 'MaxConcurrentTasks': 5, 'Version': '2023.4.8000'},
@@ -117,6 +120,9 @@ def test_limited_key_returns_what_it_can(simulator, run_playbook, octopus_env):
     info = run.task('Read cluster info')
     assert info['server']['version'] == '2023.4.8319'
     assert info['nodes'] == [] and info['cluster']['summary_readable'] is False
+    # What could not be read is null, never 0 or false (issue 8 section 7).
+    assert info['cluster']['node_count'] is None and info['cluster']['task_node_count'] is None
+    assert info['cluster']['version_skew'] is None and info['cluster']['missing_permission'] == 'AdministerSystem'
     assert info['license']['readable'] is False
     warnings = warnings_of(info)
     assert len(warnings) == 3 and all('AdministerSystem' in w for w in warnings), warnings

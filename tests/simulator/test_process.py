@@ -95,12 +95,13 @@ def test_tls_files_helper(tmp_path):
 
 
 def test_certificate_not_covering_the_host_fails_fast(tmp_path):
+    # "Fast" = on the first TLS failure, not at the start-up timeout. Asserted by what failed, not by a
+    # wall time: with a start-up timeout of an hour, only the TLS check can end this start.
     files = make_tls_files(str(tmp_path), hostnames=('localhost',))
-    started = time.monotonic()
     with pytest.raises(SimulatorError) as info:
-        SimulatorProcess({'nodes': ['A']}, speed=0, tls=files).start()
+        SimulatorProcess({'nodes': ['A']}, speed=0, tls=files, startup_timeout=3600).start()
     assert 'TLS' in str(info.value)
-    assert time.monotonic() - started < 20
+    assert 'did not start within' not in str(info.value) and 'did not become ready' not in str(info.value)
 
 
 def test_cli_port_file_and_sigterm(tmp_path):
@@ -166,7 +167,7 @@ def test_config_defaults_and_yaml_json_equivalence(tmp_path):
 def test_wall_clock_speed_moves_cluster_time():
     with SimulatorProcess({'nodes': ['A']}, speed=1000) as sim:
         first = sim.control.clock()['epoch']
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # a bound against a hang, not a timing: it ends as soon as 60 s passed
         while sim.control.clock()['epoch'] - first < 60 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert sim.control.clock()['epoch'] - first >= 60
@@ -195,7 +196,7 @@ def test_exit_with_parent_leaves_no_orphan(tmp_path):
     env = dict(os.environ, PYTHONPATH=TOOLS_DIR)
     result = subprocess.run([sys.executable, '-c', launcher], capture_output=True, env=env, timeout=30, check=True)
     pid = int(result.stdout.decode().strip())
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a bound against a hang: the loop ends as soon as the process is gone
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     survived = _alive(pid)

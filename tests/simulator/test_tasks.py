@@ -118,11 +118,13 @@ def test_restarted_node_gives_up_its_old_tasks(make_sim):
 
 
 def test_pending_interruption_never_finishes_on_its_own(make_sim):
+    # A deployment waiting on a manual intervention is Queued, pinned to its node (Issues #4564, #6372;
+    # tests/simulator/test_fidelity.py has the rest of that model).
     sim = make_sim(TWO)
     waiting = sim.control.add_task(Name='Deploy', ServerNode='A', Duration=10, HasPendingInterruptions=True)
     sim.control.advance(5000)
     body = task(sim, waiting['Id'])
-    assert body['State'] == 'Executing'
+    assert body['State'] == 'Queued' and body['ServerNode'] == 'OctopusServerNodes-A'
     assert body['HasPendingInterruptions'] is True
     assert body['PendingInterruptionTypes'] == ['ManualIntervention']
     dummy, dummy2, page = sim.request('GET', 'tasks?hasPendingInterruptions=true')

@@ -228,6 +228,8 @@ class OctopusApi:
             raise SimError(401, 'You must be logged in to perform this action. Please provide a valid API key or log in again.',
                            help_text=HELP_TEXT_401)
         perms = self.cluster.node_read_permissions if permission == 'NODE_READ' else permission
+        if not perms:
+            return  # any valid key (node reads by default, Issues #2228)
         for perm in perms:
             if self.cluster.has_permission(req.key_info, perm):
                 return

@@ -29,6 +29,7 @@ DEFAULTS = {
         'is_early_access_program': False,
         'serving_node': None,          # default: the first node
         'maintenance_mode': False,     # cluster-wide maintenance (not node drain)
+        'put_missing_fields': 'reset',  # node PUT: fields missing from the body are reset (reset) or kept (keep)
     },
     'clock': {
         'start': '2024-03-01T10:00:00+00:00',
@@ -42,13 +43,15 @@ DEFAULTS = {
         'orphan_after': 3600,
         'orphan_outcome': 'Failed',      # Failed | Canceled
         'restart_outcome': 'Canceled',   # what a restarted node does with its own leftover tasks: Canceled | Failed
-        'deleted_live_node_reregisters': False,
+        'deleted_live_node_reregisters': False,  # a deleted node whose service runs writes its row again at its next heartbeat
+        'deleted_node_tasks_fail_after': 0,      # seconds after a node DELETE until its running tasks fail (0: at once)
         'created_task_duration': 30,     # run seconds of tasks created through POST /api/tasks
         'ticker_interval': 0.1,          # real seconds between background ticks
     },
     'permissions': {
-        # any one of these lets a key read nodes (list, all, summary, get, details)
-        'node_read': ['AdministerSystem'],
+        # who reads nodes (list, all, summary, get, details): empty = any valid key (Issues #2228, the default);
+        # a list = any one of these permissions (strict mode, e.g. [AdministerSystem])
+        'node_read': [],
     },
     'license': {
         'node_limit': 3,                 # null = unlimited
@@ -161,13 +164,17 @@ def normalise(raw):
     timing = cfg['timing']
     for name in ('heartbeat_interval', 'poll_interval', 'ticker_interval'):
         _check_number(timing, name, minimum=0.001)
-    for name in ('offline_after', 'cancel_delay', 'orphan_after', 'created_task_duration'):
+    for name in ('offline_after', 'cancel_delay', 'orphan_after', 'created_task_duration', 'deleted_node_tasks_fail_after'):
         _check_number(timing, name)
     if timing['orphan_outcome'] not in ('Failed', 'Canceled'):
         raise ConfigError('timing.orphan_outcome must be Failed or Canceled')
     if timing['restart_outcome'] not in ('Failed', 'Canceled'):
         raise ConfigError('timing.restart_outcome must be Failed or Canceled')
     _check_number(cfg['clock'], 'speed')
+    if cfg['server']['put_missing_fields'] not in ('reset', 'keep'):
+        raise ConfigError('server.put_missing_fields must be reset or keep')
+    if not isinstance(cfg['permissions'].get('node_read') or [], list):
+        raise ConfigError('permissions.node_read must be a list of permission names (empty: any valid key)')
 
     if not isinstance(cfg['nodes'], list):
         raise ConfigError('nodes must be a list')

@@ -13,6 +13,7 @@ from octosim.config import ALL_PERMISSIONS, TERMINAL_STATES, TASK_STATES
 from octosim.timeutil import ClusterClock, display_completed, display_duration, iso, parse_time
 
 RUNNING_STATES = ('Executing', 'Cancelling')
+DEFAULT_TASK_CAP = 5   # a node's task cap when it first registers (REFERENCE section 2: "row added ... with task cap 5")
 ACTIVE_STATES = ('Queued', 'Executing', 'Cancelling')
 EPSILON = 1e-3   # seconds: the resolution of the simulation (timestamps have milliseconds)
 NODE_ID_PREFIX = 'OctopusServerNodes-'
@@ -95,6 +96,12 @@ class Task:
         self.project_id = None
         self.has_warnings = False
         self.cancel_requested_at = None
+        self.run_from = None            # completion = run_from + run_seconds (start, or when a guided failure was answered)
+        self.owner_deleted_at = None    # the owning node was deleted; its running tasks fail at the deleted-node sweep
+
+    def pinned(self):
+        """A Queued task that a node already started: it paused (manual intervention) and resumes only on that node."""
+        return self.state == 'Queued' and self.server_node is not None
 
 
 class Cluster:
@@ -125,7 +132,8 @@ class Cluster:
         self.api_keys = {}
         for item in cfg['api_keys']:
             self.api_keys[item['key']] = item
-        self.node_read_permissions = list(cfg['permissions'].get('node_read') or ['AdministerSystem'])
+        # Empty: any valid key reads nodes (Issues #2228); a list: one of these permissions (strict mode).
+        self.node_read_permissions = list(cfg['permissions'].get('node_read') or [])
         self.license = cfg['license']
         self.server_folders = cfg['server_folders']
         self.spaces = []
@@ -240,20 +248,35 @@ class Cluster:
         self.sync()
         self.clock.set_speed(speed)
 
+    def _queue_open(self, task):
+        return task.space_id is None or any(s['Id'] == task.space_id and not s.get('TaskQueueStopped') for s in self.spaces)
+
+    def pickable(self, task, node):
+        """Whether node takes this task at a poll: unassigned Queued work (only when not drained), or its own paused
+        task once the intervention was answered (node affinity, Issues #4846 and #6372)."""
+        if task.state != 'Queued' or not self._queue_open(task):
+            return False
+        if task.server_node is None:
+            return not node.drained
+        return task.server_node == node.id and not task.pending_interruptions
+
     def _candidates(self, target):
         events = []
         timing = self.timing
-        queue_open = set(s['Id'] for s in self.spaces if not s.get('TaskQueueStopped'))
-        have_queue = any(t.state == 'Queued' and (t.space_id is None or t.space_id in queue_open) for t in self.tasks)
+        queued = [t for t in self.tasks if t.state == 'Queued' and self._queue_open(t)]
         for task in self.tasks:
             if task.state not in RUNNING_STATES:
                 continue
             owner = self.node_by_id(task.server_node)
             if owner is not None and owner.heartbeat:
                 if task.state == 'Executing' and not task.pending_interruptions:
-                    events.append((task.start_time + task.run_seconds, 0, task.number, 'complete', task))
+                    events.append(((task.run_from if task.run_from is not None else task.start_time) + task.run_seconds,
+                                   0, task.number, 'complete', task))
                 elif task.state == 'Cancelling':
                     events.append((task.cancel_requested_at + float(timing['cancel_delay']), 0, task.number, 'cancelled', task))
+            elif owner is None and task.owner_deleted_at is not None:
+                events.append((task.owner_deleted_at + float(timing['deleted_node_tasks_fail_after']), 1, task.number,
+                               'deleted_sweep', task))
             else:
                 seen = owner.last_seen(self.sim_now) if owner is not None else None
                 if seen is None:
@@ -261,10 +284,10 @@ class Cluster:
                 events.append((seen + float(timing['orphan_after']), 1, task.number, 'orphan', task))
         for ghost in self.ghosts:
             events.append((ghost['at'], 1, 0, 'reregister', ghost))
-        if have_queue:
+        if queued:
             for index, node in enumerate(self.nodes):
-                if node.heartbeat and not node.graceful_offline and not node.drained and \
-                        len(self.running_tasks(node)) < node.max_tasks:
+                if node.heartbeat and not node.graceful_offline and len(self.running_tasks(node)) < node.max_tasks and \
+                        any(self.pickable(t, node) for t in queued):
                     events.append((node.next_poll(self.sim_now), 2, index, 'poll', node))
         return [e for e in events if e[0] <= target + EPSILON]
 
@@ -293,6 +316,7 @@ class Cluster:
         task.error_message = message or ''
         task.pending_interruptions = False
         task.interruption_types = []
+        task.owner_deleted_at = None
 
     def _on_complete(self, task, when):
         self._finish(task, task.outcome, when, task.outcome_error if task.outcome != 'Success' else '')
@@ -305,27 +329,37 @@ class Cluster:
                      'The server node %s that was running this task has not been seen for %s seconds; '
                      'the task was abandoned.' % (task.server_node, self.timing['orphan_after']))
 
+    def _on_deleted_sweep(self, task, when):
+        task.owner_deleted_at = None
+        self._finish(task, 'Failed', when, 'The task was running on server node %s, which was deleted.' % task.server_node)
+
     def _on_reregister(self, ghost, when):
+        """A deleted node whose service still runs writes its row again at its next heartbeat, as a new node: undrained,
+        default task cap (REFERENCE section 2 leaves this open; on by timing.deleted_live_node_reregisters)."""
         self.ghosts.remove(ghost)
-        if self.find_node(ghost['node'].name) is None:
-            node = ghost['node']
-            node.hb_anchor = when
-            node.last_poll = when
+        old = ghost['node']
+        if self.find_node(old.name) is None:
+            node = Node({'Name': old.name, 'Id': old.id, 'MaxConcurrentTasks': DEFAULT_TASK_CAP, 'IsInMaintenanceMode': False,
+                         'Version': old.version, 'PollOffset': old.poll_offset, 'Heartbeat': True}, when, self.timing)
             self.nodes.append(node)
 
     def _on_poll(self, node, when):
         node.last_poll = when
         free = node.max_tasks - len(self.running_tasks(node))
-        if free <= 0:
-            return
-        queue_open = set(s['Id'] for s in self.spaces if not s.get('TaskQueueStopped'))
-        queued = sorted((t for t in self.tasks if t.state == 'Queued' and (t.space_id is None or t.space_id in queue_open)),
-                        key=lambda t: (t.queue_time, t.number))
-        for task in queued[:free]:
-            task.state = 'Executing'
+        queued = sorted((t for t in self.tasks if self.pickable(t, node)), key=lambda t: (t.queue_time, t.number))
+        for task in queued:
+            if free <= 0:
+                break
             task.server_node = node.id
-            task.start_time = when
             task.last_updated = when
+            if task.pending_interruptions and task.start_time is None:
+                # It runs up to its manual intervention and pauses there at once: Queued, pinned, not counted (#4564).
+                task.start_time = when
+                continue
+            task.state = 'Executing'
+            task.start_time = task.start_time if task.start_time is not None else when
+            task.run_from = when
+            free -= 1
 
     # ------------------------------------------------------------------ mutations
     def add_task(self, spec, initial=False):
@@ -368,12 +402,20 @@ class Cluster:
             owner = self.find_node(spec['ServerNode'])
             if owner is None:
                 raise SimError(400, 'Unknown ServerNode %s' % spec['ServerNode'])
+        paused = False
         if spec.get('ServerNode') and state == 'Queued' and 'State' not in spec:
-            state = 'Executing'
+            # A task that a node started: running, or (waiting on a manual intervention) paused on that node.
+            paused = task.pending_interruptions
+            state = 'Queued' if paused else 'Executing'
         if state in RUNNING_STATES and owner is None:
             raise SimError(400, 'A task in state %s needs a ServerNode' % state)
         task.state = state
-        if state == 'Queued':
+        if paused:
+            task.server_node = owner.id
+            task.start_time = now - float(spec.get('StartedAgo', 0) or 0)
+            task.queue_time = task.start_time - float(spec.get('QueuedBefore', 0) or 0)
+            task.last_updated = now
+        elif state == 'Queued':
             task.queue_time = now - float(spec.get('QueuedAgo', 0) or 0)
             task.last_updated = task.queue_time
         elif state in RUNNING_STATES:
@@ -411,6 +453,16 @@ class Cluster:
             task.cancel_requested_at = now
             task.last_updated = now
             self._run_until(now)
+        return task
+
+    def resume_task(self, task):
+        """Answer the task's interruption: a paused task waits for its own node; a guided failure runs again from now."""
+        task.pending_interruptions = False
+        task.interruption_types = []
+        task.last_updated = self.sim_now
+        if task.state == 'Executing':
+            task.run_from = self.sim_now
+        self._run_until(self.sim_now)
         return task
 
     def finish_task(self, task, state='Success', message=None):
@@ -467,20 +519,28 @@ class Cluster:
         return node
 
     def update_node(self, node, body, user):
-        """PUT semantics: the writeable fields are replaced from the body (missing ones reset)."""
+        """PUT semantics: the writeable fields come from the body. Missing ones are reset (server.put_missing_fields: reset,
+        the OctopusDeploy-Api PR #209 lesson) or kept (keep). A non-string Name is stored as text: it renames the node."""
         if not isinstance(body, dict):
             raise SimError(400, 'No request body was supplied.')
         if body.get('Id') and body['Id'].lower() != node.id.lower():
             raise SimError(400, 'The Id in the body (%s) does not match the Id in the URL (%s).' % (body['Id'], node.id))
+        keep = self.server.get('put_missing_fields') == 'keep'
         name = body.get('Name')
+        if name is None and keep:
+            name = node.name
+        if isinstance(name, (int, float)) and not isinstance(name, bool):
+            name = str(name)
         if not isinstance(name, str) or not name.strip():
             raise SimError(400, 'There was a problem with your request.', ['Please provide a Name for the node.'])
-        tasks = body.get('MaxConcurrentTasks', 0)
+        tasks = body.get('MaxConcurrentTasks', node.max_tasks if keep else 0)
         if tasks is None:
-            tasks = 0
+            tasks = node.max_tasks if keep else 0
         if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 0:
             raise SimError(400, 'There was a problem with your request.', ['MaxConcurrentTasks must be a whole number >= 0.'])
-        drained = body.get('IsInMaintenanceMode', False)
+        drained = body.get('IsInMaintenanceMode', node.drained if keep else False)
+        if drained is None and keep:
+            drained = node.drained
         if not isinstance(drained, bool):
             raise SimError(400, 'There was a problem with your request.', ['IsInMaintenanceMode must be true or false.'])
         node.name = name
@@ -492,15 +552,34 @@ class Cluster:
         return node
 
     def delete_node(self, node):
+        """DELETE: the row goes. Running tasks fail at once, or at the deleted-node sweep
+        (timing.deleted_node_tasks_fail_after; Issues #4538, #4304). Paused tasks pinned to the node are stranded (#6372).
+        A node whose service still runs re-registers at its next heartbeat when timing.deleted_live_node_reregisters;
+        otherwise its heartbeats fail and it stays gone (#5729)."""
         now = self.sim_now
         self.nodes.remove(node)
+        delay = float(self.timing.get('deleted_node_tasks_fail_after') or 0)
         for task in self.tasks:
             if task.server_node == node.id and task.state in RUNNING_STATES:
-                self._finish(task, 'Failed', now, 'The task was running on server node %s, which was deleted.' % node.name)
+                if delay > 0:
+                    task.owner_deleted_at = now
+                else:
+                    self._finish(task, 'Failed', now, 'The task was running on server node %s, which was deleted.' % node.name)
         if node.heartbeat and self.timing.get('deleted_live_node_reregisters'):
             beats = math.floor((now - node.hb_anchor + EPSILON) / node.hb_interval) + 1
             self.ghosts.append({'node': node, 'at': node.hb_anchor + beats * node.hb_interval})
         return node
+
+    def ghost(self, name):
+        """A deleted node whose service still runs (waiting to re-register), by name."""
+        for ghost in self.ghosts:
+            if ghost['node'].matches(name):
+                return ghost
+        return None
+
+    def stop_ghost(self, ghost):
+        """The service of a deleted node stopped before its next heartbeat: it never comes back."""
+        self.ghosts.remove(ghost)
 
     # ------------------------------------------------------------------ rendering
     def render_node(self, node):

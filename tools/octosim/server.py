@@ -59,8 +59,25 @@ def _query_dict(pairs):
     return result
 
 
+JSON_TYPE = 'application/json; charset=utf-8'
+
+
+class ApiAnswer:
+    """What the simulated API answers to one request: a response, or a dropped connection (drop=True)."""
+
+    def __init__(self, status=None, payload=None, headers=None, content_type=JSON_TYPE, drop=False, cluster_date=None,
+                 timed_out=False):
+        self.status = status
+        self.payload = payload
+        self.headers = headers or {}
+        self.content_type = content_type
+        self.drop = drop
+        self.timed_out = timed_out
+        self.cluster_date = cluster_date
+
+
 class Simulator:
-    """The cluster plus faults and the request log; shared by all handler threads."""
+    """The cluster plus faults and the request log; shared by all handler threads (or one in-process transport)."""
 
     def __init__(self, cfg, speed=None):
         self.cfg = cfg
@@ -121,6 +138,105 @@ class Simulator:
 
     def stop(self):
         self.stopping.set()
+
+    # ------------------------------------------------------------------ the Octopus API
+    def handle_api(self, method, path, pairs, raw, request_headers, wait):
+        """Answer one /api or /node/<Name>/api request: auth, faults, the request log, the API itself.
+
+        wait(seconds) is how a latency or timeout fault passes time: a real sleep over HTTP, a clock
+        advance in process (octosim.testing.InProcessOctopus). It is called without the cluster lock.
+        """
+        cluster = self.cluster
+        key = None
+        key_source = None
+        for header in KEY_HEADERS:
+            if request_headers.get(header):
+                key, key_source = request_headers.get(header).strip(), 'header'
+                break
+        if key is None:
+            for name, value in pairs:
+                if name.lower() == 'apikey' and value:
+                    key, key_source = value.strip(), 'query'
+        entry = self.new_log_entry(method, path, pairs, key_source)
+        match = NODE_PREFIX_RE.match(path)
+        node_name = match.group(1) if match else None
+        api_path = match.group(2) if match else path
+        with cluster.lock:
+            cluster.sync()
+            node = cluster.find_node(node_name) if node_name else cluster.serving_node()
+            served_by = node.name if node else None
+        entry['node'] = served_by
+        fault = self.faults.pick(method, path, served_by)
+        if fault is not None:
+            entry['fault'] = fault.id
+            entry['fault_kind'] = fault.kind
+        if fault is not None and fault.kind == 'latency' and fault.phase == 'before':
+            wait(fault.latency)
+        if fault is not None and fault.phase == 'before' and fault.kind != 'latency':
+            with cluster.lock:
+                date = cluster.sync()
+                entry['time'] = iso(date)
+            return self._fault_answer(fault, node, entry, date, wait)
+        answer = self._serve(method, api_path, pairs, raw, node, node_name, key, entry)
+        if fault is not None and fault.kind == 'latency' and fault.phase == 'after':
+            wait(fault.latency)  # applied now, answered late
+        if fault is not None and fault.kind != 'latency':
+            return self._fault_answer(fault, node, entry, answer.cluster_date, wait)
+        entry['status'] = answer.status
+        return answer
+
+    def _serve(self, method, api_path, pairs, raw, node, node_name, key, entry):
+        cluster = self.cluster
+        with cluster.lock:
+            date = cluster.sync()
+            entry['time'] = iso(date)
+            if node is None:
+                if node_name:
+                    return ApiAnswer(404, error_body('There is no Octopus Server node named %s.' % node_name), cluster_date=date)
+                page = HTML_PAGE % {'status': 503, 'reason': 'Service Temporarily Unavailable'}
+                return ApiAnswer(503, page, {}, 'text/html', cluster_date=date)
+            headers = {'Octopus-Node': 'name=%s; version=%s' % (node.name, node.version)}
+            try:
+                body = json.loads(raw.decode('utf-8-sig')) if raw.strip() else None
+            except ValueError:
+                return ApiAnswer(400, error_body('The request body could not be parsed as JSON.'), headers, cluster_date=date)
+            if method in ('PUT', 'POST', 'DELETE', 'PATCH'):
+                entry['body'] = body
+            query = {}
+            req = Request(method, api_path, query, body, node, cluster.key_info(key) if key else None)
+            for name, value in pairs:
+                query.setdefault(name.lower(), []).append(value)
+                req.original_names.setdefault(name.lower(), name)
+            try:
+                status, payload = self.api.dispatch(req)
+                entry['applied'] = status < 400
+            except SimError as err:
+                status, payload = err.status, error_body(err.message, err.errors, err.help_text)
+            if node_name:
+                payload = prefix_links(payload, '/node/%s' % quote(node_name, safe=''))
+            return ApiAnswer(status, payload, headers, cluster_date=date)
+
+    def _fault_answer(self, fault, node, entry, date, wait):
+        if fault.kind in ('drop', 'timeout'):
+            if fault.kind == 'timeout':
+                wait(fault.latency)
+            entry['status'] = 'dropped'
+            return ApiAnswer(drop=True, cluster_date=date, timed_out=fault.kind == 'timeout')
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers['Retry-After'] = str(fault.retry_after if not isinstance(fault.retry_after, float)
+                                         else int(fault.retry_after))
+        entry['status'] = fault.status
+        if fault.kind == 'html':
+            reason = REASONS.get(fault.status, 'Error')
+            return ApiAnswer(fault.status, fault.body if isinstance(fault.body, str) else
+                             HTML_PAGE % {'status': fault.status, 'reason': reason}, headers, fault.content_type or 'text/html',
+                             cluster_date=date)
+        if node is not None:
+            headers.setdefault('Octopus-Node', 'name=%s; version=%s' % (node.name, node.version))
+        payload = fault.body if fault.body is not None else error_body(
+            fault.message or 'The simulator injected a %d fault.' % fault.status, [])
+        return ApiAnswer(fault.status, payload, headers, fault.content_type or JSON_TYPE, cluster_date=date)
 
 
 class SimHandler(BaseHTTPRequestHandler):
@@ -243,103 +359,12 @@ class SimHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ the Octopus API
     def _api(self, method, path, pairs, raw):
-        sim = self.sim
-        cluster = sim.cluster
-        key = None
-        key_source = None
-        for header in KEY_HEADERS:
-            if self.headers.get(header):
-                key, key_source = self.headers.get(header).strip(), 'header'
-                break
-        if key is None:
-            for name, value in pairs:
-                if name.lower() == 'apikey' and value:
-                    key, key_source = value.strip(), 'query'
-        entry = sim.new_log_entry(method, path, pairs, key_source)
-        match = NODE_PREFIX_RE.match(path)
-        node_name = match.group(1) if match else None
-        api_path = match.group(2) if match else path
-        with cluster.lock:
-            cluster.sync()
-            node = cluster.find_node(node_name) if node_name else cluster.serving_node()
-            served_by = node.name if node else None
-        entry['node'] = served_by
-        fault = sim.faults.pick(method, path, served_by)
-        if fault is not None:
-            entry['fault'] = fault.id
-            entry['fault_kind'] = fault.kind
-        if fault is not None and fault.kind == 'latency' and fault.phase == 'before':
-            sim.stopping.wait(fault.latency)
-        if fault is not None and fault.phase == 'before' and fault.kind != 'latency':
-            with cluster.lock:
-                self.cluster_date = cluster.sync()
-                entry['time'] = iso(self.cluster_date)
-            self._apply_fault(fault, node, entry)
-            return
-        status, payload, headers, content_type = self._serve(method, api_path, pairs, raw, node, node_name, key, entry)
-        if fault is not None and fault.kind == 'latency':
-            sim.stopping.wait(fault.latency)
-        if fault is not None and fault.kind != 'latency':
-            self._apply_fault(fault, node, entry)
-            return
-        entry['status'] = status
-        self._send(status, payload, headers, content_type)
-
-    def _serve(self, method, api_path, pairs, raw, node, node_name, key, entry):
-        cluster = self.sim.cluster
-        with cluster.lock:
-            self.cluster_date = cluster.sync()
-            entry['time'] = iso(self.cluster_date)
-            if node is None:
-                if node_name:
-                    return 404, error_body('There is no Octopus Server node named %s.' % node_name), {}, \
-                        'application/json; charset=utf-8'
-                page = HTML_PAGE % {'status': 503, 'reason': 'Service Temporarily Unavailable'}
-                return 503, page, {}, 'text/html'
-            headers = {'Octopus-Node': 'name=%s; version=%s' % (node.name, node.version)}
-            try:
-                body = json.loads(raw.decode('utf-8-sig')) if raw.strip() else None
-            except ValueError:
-                return 400, error_body('The request body could not be parsed as JSON.'), headers, \
-                    'application/json; charset=utf-8'
-            if method in ('PUT', 'POST', 'DELETE', 'PATCH'):
-                entry['body'] = body
-            query = {}
-            req = Request(method, api_path, query, body, node, cluster.key_info(key) if key else None)
-            for name, value in pairs:
-                query.setdefault(name.lower(), []).append(value)
-                req.original_names.setdefault(name.lower(), name)
-            try:
-                status, payload = self.sim.api.dispatch(req)
-                entry['applied'] = status < 400
-            except SimError as err:
-                status, payload = err.status, error_body(err.message, err.errors, err.help_text)
-            if node_name:
-                payload = prefix_links(payload, '/node/%s' % quote(node_name, safe=''))
-            return status, payload, headers, 'application/json; charset=utf-8'
-
-    def _apply_fault(self, fault, node, entry):
-        if fault.kind in ('drop', 'timeout'):
-            if fault.kind == 'timeout':
-                self.sim.stopping.wait(fault.latency)
-            entry['status'] = 'dropped'
+        answer = self.sim.handle_api(method, path, pairs, raw, self.headers, self.sim.stopping.wait)
+        self.cluster_date = answer.cluster_date
+        if answer.drop:
             self._drop()
             return
-        headers = dict(fault.headers)
-        if fault.retry_after is not None:
-            headers['Retry-After'] = str(fault.retry_after if not isinstance(fault.retry_after, float)
-                                         else int(fault.retry_after))
-        entry['status'] = fault.status
-        if fault.kind == 'html':
-            reason = REASONS.get(fault.status, 'Error')
-            self._send(fault.status, fault.body if isinstance(fault.body, str) else
-                       HTML_PAGE % {'status': fault.status, 'reason': reason}, headers, fault.content_type or 'text/html')
-            return
-        if node is not None:
-            headers.setdefault('Octopus-Node', 'name=%s; version=%s' % (node.name, node.version))
-        payload = fault.body if fault.body is not None else error_body(
-            fault.message or 'The simulator injected a %d fault.' % fault.status, [])
-        self._send(fault.status, payload, headers, fault.content_type or 'application/json; charset=utf-8')
+        self._send(answer.status, answer.payload, answer.headers, answer.content_type)
 
 
 class SimServer(ThreadingHTTPServer):

@@ -16,10 +16,13 @@ __metaclass__ = type
 import atexit
 import collections
 import datetime
+import email.utils
+import io
 import ipaddress
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -28,7 +31,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from octosim.config import DEFAULT_ADMIN_KEY
 
@@ -189,6 +192,10 @@ class ControlClient:
         """Keys as in docs/simulator.md: Name, Description, SpaceId, Duration, ServerNode, State, ..."""
         return self.call('POST', 'tasks', spec)
 
+    def resume_task(self, task_id):
+        """Answer the task's interruption (a manual intervention: the task resumes on its own node)."""
+        return self.call('POST', 'tasks/%s/resume' % quote(task_id, safe=''), {})
+
     def finish_task(self, task_id, state='Success', error_message=None):
         body = {'State': state}
         if error_message is not None:
@@ -221,6 +228,152 @@ class ControlClient:
 
     def reset(self):
         return self.call('POST', 'reset', {})
+
+
+class _InProcessControl(ControlClient):
+    """The ControlClient API, answered by octosim.control directly (no HTTP)."""
+
+    def __init__(self, simulator):
+        ControlClient.__init__(self, 'http://octosim.invalid')
+        self.simulator = simulator
+
+    def call(self, method, path, body=None):
+        from octosim import control
+        from octosim.model import SimError
+        split = urlsplit('/_sim/' + path.lstrip('/'))
+        query = {}
+        for name, value in parse_qsl(split.query, keep_blank_values=True):
+            query.setdefault(name, []).append(value)
+        try:
+            status, parsed = control.handle(self.simulator, method, unquote(split.path), query,
+                                            json.loads(json.dumps(body)) if body is not None else None)
+        except SimError as err:
+            raise SimulatorError('control %s %s failed with %s: %s' % (method, path, err.status, err.message), err.status,
+                                 {'ErrorMessage': err.message, 'Errors': err.errors})
+        return json.loads(json.dumps(parsed))
+
+
+class _InProcessResponse:
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self._raw = raw
+
+    def read(self):
+        return self._raw
+
+    def getcode(self):
+        return self.status
+
+
+class InProcessOctopus:
+    """The simulator without sockets or threads, for fast in-process tests (Hypothesis state machines).
+
+    ``open_url`` has the signature of ansible.module_utils.urls.open_url, so an OctopusClient built
+    with ``open_url=octo.open_url, sleep=octo.sleep, clock=octo.monotonic, wallclock=octo.wallclock``
+    runs unchanged against it. The cluster clock is frozen: only ``sleep()`` (the client's and the
+    modules' waits), latency/timeout faults and ``control.advance()`` move it, so a run never waits
+    for real time and is deterministic. ``control`` is a ControlClient answered in process.
+    A latency longer than the client's timeout behaves like a timeout after the request was applied.
+    """
+
+    url = 'http://octosim.invalid'
+
+    def __init__(self, config=None):
+        from octosim import config as sim_config
+        from octosim.server import Simulator
+        self.simulator = Simulator(sim_config.load(config), speed=0)
+        self.control = _InProcessControl(self.simulator)
+        self._timeout = None
+        self._waited = 0.0
+
+    @property
+    def api_url(self):
+        return self.url + '/api'
+
+    # the clock
+    def clock_now(self):
+        with self.simulator.cluster.lock:
+            return self.simulator.cluster.sync()
+
+    def monotonic(self):
+        return self.clock_now()
+
+    def wallclock(self):
+        return self.clock_now()
+
+    def sleep(self, seconds):
+        seconds = max(0.0, float(seconds))
+        if seconds:
+            with self.simulator.cluster.lock:
+                self.simulator.cluster.advance(seconds)
+
+    def _wait(self, seconds):
+        """A fault's latency, cut at the client's timeout (the client gives up then)."""
+        seconds = float(seconds)
+        if self._timeout is not None and self._waited + seconds >= self._timeout:
+            self.sleep(max(0.0, self._timeout - self._waited))
+            self._waited = self._timeout
+            return
+        self._waited += seconds
+        self.sleep(seconds)
+
+    # the transport
+    def open_url(self, url, data=None, headers=None, method=None, timeout=None, **kwargs):
+        """ansible's open_url against the simulator: a response, HTTPError for >= 400, URLError for a dropped connection."""
+        from email.message import Message
+        from octosim.server import JSON_TYPE
+        split = urlsplit(url)
+        pairs = parse_qsl(split.query, keep_blank_values=True)
+        self._timeout, self._waited = timeout, 0.0
+        answer = self.simulator.handle_api(method or 'GET', unquote(split.path), pairs, data or b'',
+                                           _CaseInsensitive(headers or {}), self._wait)
+        timed_out = self._timeout is not None and self._waited >= self._timeout
+        if answer.drop or timed_out:
+            reason = socket.timeout('timed out') if (answer.timed_out or timed_out) else ConnectionResetError(104, 'Connection reset by peer')
+            raise urllib.error.URLError(reason)
+        payload = answer.payload
+        if isinstance(payload, bytes):
+            raw = payload
+        else:
+            raw = payload.encode('utf-8') if isinstance(payload, str) else json.dumps(payload).encode('utf-8')
+        response_headers = Message()
+        for name, value in answer.headers.items():
+            response_headers[name] = value
+        response_headers['Content-Type'] = answer.content_type or JSON_TYPE
+        if answer.cluster_date is not None:
+            response_headers['Date'] = email.utils.formatdate(answer.cluster_date, usegmt=True)
+        if answer.status >= 400:
+            raise urllib.error.HTTPError(url, answer.status, 'octosim', response_headers, io.BytesIO(raw))
+        return _InProcessResponse(answer.status, response_headers, raw)
+
+    def request(self, method, path, body=None, api_key=ADMIN_KEY):
+        """Like SimulatorProcess.request: (status, headers dict, parsed body); raises OSError for a dropped connection."""
+        if not path.startswith('/'):
+            path = '/api/' + path
+        headers = {'X-Octopus-ApiKey': api_key} if api_key else {}
+        data = None if body is None else json.dumps(body).encode('utf-8')
+        try:
+            response = self.open_url(self.url + path, data=data, headers=headers, method=method)
+            status, resp_headers, raw = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as err:
+            status, resp_headers, raw = err.code, err.headers, err.read()
+        text = raw.decode('utf-8', 'replace')
+        try:
+            parsed = json.loads(text) if text.strip() else None
+        except ValueError:
+            parsed = text
+        return status, dict(resp_headers.items()), parsed
+
+
+class _CaseInsensitive(dict):
+    """Request headers looked up like http.server's (case-insensitively)."""
+
+    def get(self, name, default=None):
+        for key, value in self.items():
+            if key.lower() == name.lower():
+                return value
+        return default
 
 
 class _SimulatorBase:

@@ -144,7 +144,9 @@ def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
     """
     def run(sim, node=TARGET, check=False, verbosity=0, extra_vars=None, env=None, api_key=ADMIN_KEY,
             playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False, args=()):
-        variables = {'node_remove_poll_interval': 1, 'node_remove_max_poll_interval': 2}
+        # The re-registration watch after a delete lasts one heartbeat (30 s) in production; 3 s of real time is
+        # plenty against a simulator whose clock is frozen or sped up, and keeps the suite cheap.
+        variables = {'node_remove_poll_interval': 1, 'node_remove_max_poll_interval': 2, 'node_remove_reregistration_watch': 3}
         if node is not None:
             variables['octopus_node_name'] = node
         variables.update(extra_vars or {})

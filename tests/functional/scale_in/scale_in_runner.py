@@ -189,3 +189,64 @@ def node_names(sim):
 
 def task_states(sim):
     return dict((t['Id'], t['State']) for t in sim.control.state()['tasks'])
+
+
+class FinishAfterDrain:
+    """Ends a task only when the test says so: as soon as the drain PUT of ``node`` is in the request log.
+
+    The simulator's clock is frozen (speed 0), so the task can only end this way. The ordering
+    "drained while the task ran, deleted only after it ended" then holds by construction, on a fast
+    or a slow machine, and an assertion on it cannot pass vacuously. Use as a context manager around
+    a blocking playbook run; ``released`` tells whether the drain was seen.
+    """
+
+    def __init__(self, sim, task_id, node=TARGET, state='Success', poll=0.05, limit=600):
+        import threading
+        self.sim = sim
+        self.task_id = task_id
+        self.node_id = 'OctopusServerNodes-' + node
+        self.state = state
+        self.poll = poll
+        self.limit = limit
+        self.released = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name='finish-after-drain', daemon=True)
+
+    def drained(self):
+        for entry in by_method(self.sim.control.requests(), 'PUT', '/' + re.escape(self.node_id) + '$'):
+            body = entry.get('body') or {}
+            if body.get('IsInMaintenanceMode') and entry.get('applied'):
+                return True
+        return False
+
+    def _watch(self):
+        deadline = time.monotonic() + self.limit   # a bound against a hang, not a timing
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            if self.drained():
+                # One second later on the frozen clock, so that cluster times in the log order the drain before the end.
+                self.sim.control.advance(1)
+                self.sim.control.finish_task(self.task_id, self.state)
+                self.released = True
+                return
+            self.stop.wait(self.poll)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+        return False
+
+
+def node_state(sim, name=TARGET):
+    """The simulator's view of one node, or None when its record is gone."""
+    found = [n for n in sim.control.state()['nodes'] if n['Name'] == name]
+    return found[0] if found else None
+
+
+def record_kept(sim, name=TARGET):
+    """The record is there, drained, with task cap 0 (what node_remove leaves when it cannot stop the service)."""
+    node = node_state(sim, name)
+    return node is not None and node['IsInMaintenanceMode'] is True and node['MaxConcurrentTasks'] == 0

@@ -103,3 +103,12 @@ def test_version_order():
     assert version_key('2020.5.0-rc.4') < version_key('2020.5.0') < version_key('2020.5.1') < version_key('2021.1.0')
     with pytest.raises(PlanError):
         normalize_version('latest')
+
+
+def test_unknown_version_skew_fails_closed_naming_the_permission():
+    """An octopus_cluster_info result read with a key that cannot read the summary: version_skew is null (issue 8 section 7)."""
+    data = {'server': {'version': '2024.1.1234'}, 'nodes': [{'name': 'a', 'version': None}],
+            'cluster': {'version_skew': None, 'version_skew_nodes': None, 'missing_permission': 'AdministerSystem'}}
+    plan = octopus_server_install_plan(data, None, {})
+    assert plan['action'] == 'none' and len(plan['errors']) == 1
+    assert 'AdministerSystem' in plan['errors'][0] and 'versions' in plan['errors'][0]

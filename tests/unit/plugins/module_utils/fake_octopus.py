@@ -12,6 +12,8 @@ into _octopus_api and _octopus_tasks.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import datetime
+import email.utils
 import io
 import json
 import re
@@ -57,10 +59,12 @@ class FakeTime:
 
 
 class FakeResponse:
-    def __init__(self, raw):
+    def __init__(self, raw, date=None):
         self.status = 200
         self._raw = raw
         self.headers = Message()
+        if date is not None:
+            self.headers['Date'] = email.utils.formatdate(date, usegmt=True)
 
     def read(self):
         return self._raw
@@ -88,14 +92,31 @@ class FakeOctopus:
         self.cancel_delay = 0.0
         self.summary_counts = True
         self.on_request = None
+        self.last_seen_ago = {}
+        self.server_clock_offset = 0.0
+        self.send_date = True
 
     # ---- setup ------------------------------------------------------------------------
 
-    def add_node(self, name, max_tasks=5, drained=False, offline=False, node_id=None):
+    def add_node(self, name, max_tasks=5, drained=False, offline=False, node_id=None, last_seen_ago=None):
+        """A node. An online node was seen now; an offline one last_seen_ago seconds ago (default 3600, long past the
+        600 s offline_grace). The summary's LastSeen and the answers' Date header use the server clock (server_time())."""
         node_id = node_id or 'OctopusServerNodes-%s' % name
         self.nodes[node_id] = dict(Id=node_id, Name=name, MaxConcurrentTasks=max_tasks, IsInMaintenanceMode=drained,
                                    IsOffline=offline, LastModifiedOn=None)
+        if last_seen_ago is not None:
+            self.last_seen_ago[node_id] = last_seen_ago
         return node_id
+
+    def server_time(self):
+        """The server's clock: the fake clock's wall time plus server_clock_offset (the controller's clock may differ)."""
+        return self.clock.time() + self.server_clock_offset
+
+    def _last_seen(self, node):
+        now = self.server_time()
+        if not node['IsOffline']:
+            return now
+        return now - self.last_seen_ago.get(node['Id'], 3600)
 
     def add_task(self, task_id, node, state='Executing', duration=None, space='Spaces-1', interrupted=False):
         node_id = node if node is None or node.startswith('OctopusServerNodes-') else 'OctopusServerNodes-%s' % node
@@ -143,7 +164,7 @@ class FakeOctopus:
             return self._raise_fault(url, fault)
         if status >= 400:
             return self._error(url, status, answer)
-        return FakeResponse(json.dumps(answer).encode('utf-8'))
+        return FakeResponse(json.dumps(answer).encode('utf-8'), self.server_time() if self.send_date else None)
 
     def _fault(self, method, path):
         for fault in self.faults:
@@ -205,7 +226,8 @@ class FakeOctopus:
         if segs == ['summary']:
             nodes = []
             for node in self.nodes.values():
-                entry = dict(node, LastSeen='2026-01-01T00:00:00Z')
+                seen = datetime.datetime.fromtimestamp(self._last_seen(node), datetime.timezone.utc)
+                entry = dict(node, LastSeen=seen.isoformat(timespec='milliseconds'))
                 if self.summary_counts:
                     entry['RunningTaskCount'] = len(self._running(node['Id']))
                 nodes.append(entry)

@@ -85,25 +85,25 @@ def test_guard_never_refuses_raising_capacity():
 
 def test_put_node_sends_whole_resource_once(octo):
     client = OctopusClient(URL, KEY)
-    after, changed = put_node(client, 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+    after, changed = put_node(client, 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True))
     assert changed is True and after['IsInMaintenanceMode'] is True and after['MaxConcurrentTasks'] == 3
     assert [m for m, p, q, b in octo.log] == ['GET', 'PUT']
 
 
 def test_put_node_already_applied_sends_nothing(octo):
     octo.nodes['OctopusServerNodes-A']['IsInMaintenanceMode'] = True
-    after, changed = put_node(OctopusClient(URL, KEY), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+    after, changed = put_node(OctopusClient(URL, KEY), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True))
     assert changed is False and after['Name'] == 'A'
     assert octo.mutations() == []
 
 
 def test_put_node_gone_returns_none(octo):
-    assert put_node(OctopusClient(URL, KEY), 'OctopusServerNodes-Z', dict(IsInMaintenanceMode=True), Timer()) == (None, False)
+    assert put_node(OctopusClient(URL, KEY), 'OctopusServerNodes-Z', dict(IsInMaintenanceMode=True)) == (None, False)
 
 
 def test_put_node_timeout_is_not_replayed_by_the_client(octo):
     octo.fault('PUT', '.', kind='timeout', phase='after')
-    after, changed = put_node(OctopusClient(URL, KEY, max_retries=5), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+    after, changed = put_node(OctopusClient(URL, KEY, max_retries=5), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True))
     assert changed is True and after['IsInMaintenanceMode'] is True
     assert [m for m, p, q, b in octo.log] == ['GET', 'PUT', 'GET']
 
@@ -112,7 +112,7 @@ def test_put_node_gives_up_after_max_retries_with_the_last_error(octo):
     octo.fault('PUT', '.', status=503, count=100)
     client = OctopusClient(URL, KEY, max_retries=2)
     with pytest.raises(OctopusApiError) as err:
-        put_node(client, 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+        put_node(client, 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True))
     assert err.value.status == 503
     assert octo.count('PUT') == 3
     assert client.max_retries == 2
@@ -121,7 +121,7 @@ def test_put_node_gives_up_after_max_retries_with_the_last_error(octo):
 def test_put_node_400_is_not_retried(octo):
     octo.fault('PUT', '.', status=400, count=100)
     with pytest.raises(OctopusApiError):
-        put_node(OctopusClient(URL, KEY), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+        put_node(OctopusClient(URL, KEY), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True))
     assert octo.count('PUT') == 1
 
 
@@ -201,7 +201,7 @@ def test_progress_line_truncates_long_id_lists():
 
 def test_put_node_without_retries_still_reconciles_a_lost_answer(octo):
     octo.fault('PUT', '.', kind='timeout', phase='after')
-    after, changed = put_node(OctopusClient(URL, KEY, max_retries=0), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+    after, changed = put_node(OctopusClient(URL, KEY, max_retries=0), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True))
     assert changed is True and after['IsInMaintenanceMode'] is True
     assert [m for m, p, q, b in octo.log] == ['GET', 'PUT', 'GET']
 
@@ -209,6 +209,6 @@ def test_put_node_without_retries_still_reconciles_a_lost_answer(octo):
 def test_put_node_without_retries_fails_when_the_put_did_not_land(octo):
     octo.fault('PUT', '.', kind='timeout', phase='before')
     with pytest.raises(OctopusApiError) as err:
-        put_node(OctopusClient(URL, KEY, max_retries=0), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True), Timer())
+        put_node(OctopusClient(URL, KEY, max_retries=0), 'OctopusServerNodes-A', dict(IsInMaintenanceMode=True))
     assert err.value.status == -1
     assert [m for m, p, q, b in octo.log] == ['GET', 'PUT', 'GET']

@@ -51,7 +51,7 @@ def test_full_read(cluster, run_module, api_key):
     facts = result['cluster']
     assert facts['clock_source'] == 'server' and facts['summary_readable'] is True
     assert (facts['node_count'], facts['online_node_count'], facts['task_node_count'], facts['task_capacity']) == (4, 3, 1, 5)
-    assert facts['running_task_count'] == 3
+    assert facts['running_task_count'] is None  # OLD's count is unknown: the total is not 3, it is unknown (issue 8 section 7)
     assert facts['version_skew'] is True and facts['version_skew_nodes'] == ['B']
     assert facts['versions'] == ['2023.4.8000', '2023.4.8319', '2023.4.8319.0']
     assert facts['ui_only_nodes'] == ['UI'] and facts['drained_nodes'] == ['B']
@@ -188,6 +188,53 @@ def test_argument_spec_marks_secrets_no_log():
     spec = octopus_argument_spec()
     secret_like = [name for name in spec if any(w in name for w in ('key', 'password', 'secret', 'token', 'connection_string'))]
     assert secret_like == ['api_key'] and all(spec[n].get('no_log') for n in secret_like)
+
+
+# ---- an unreadable fact is null, never 0 or false (issue 8 section 7) -------------------------
+
+UNREADABLE_WHEN_NO_SUMMARY = ('online_node_count', 'task_node_count', 'task_capacity', 'running_task_count', 'version_skew',
+                              'version_skew_nodes', 'offline_nodes')
+
+
+def test_facts_that_need_the_summary_are_null_without_it(patch_octopus, octopus_reply, run_module):
+    reply = octopus_reply
+    patch_octopus.route('GET', '', reply.reply(reply.root()))
+    patch_octopus.route('GET', SUMMARY, reply.error(403, FORBIDDEN))
+    patch_octopus.route('GET', 'octopusservernodes', reply.reply(reply.page([
+        dict(Id='OctopusServerNodes-A', Name='A', MaxConcurrentTasks=5, IsInMaintenanceMode=False)])))
+    patch_octopus.route('GET', LICENSE, reply.error(403, FORBIDDEN))
+    result, code = run_module(octopus_cluster_info.main, {})
+    cluster = result['cluster']
+    assert code == 0
+    for key in UNREADABLE_WHEN_NO_SUMMARY:
+        assert cluster[key] is None, '%s is %r without the summary' % (key, cluster[key])
+    assert cluster['node_count'] == 1 and cluster['drained_nodes'] == [] and cluster['ui_only_nodes'] == []
+    assert cluster['missing_permission'] == 'AdministerSystem'
+    assert result['license']['node_limits'] is None
+
+
+def test_every_node_fact_is_null_without_any_node_access(patch_octopus, octopus_reply, run_module):
+    reply = octopus_reply
+    patch_octopus.route('GET', '', reply.reply(reply.root()))
+    patch_octopus.route('GET', SUMMARY, reply.error(403, FORBIDDEN))
+    patch_octopus.route('GET', 'octopusservernodes', reply.error(403, FORBIDDEN))
+    patch_octopus.route('GET', LICENSE, reply.error(403, FORBIDDEN))
+    result, code = run_module(octopus_cluster_info.main, {})
+    cluster = result['cluster']
+    assert code == 0
+    for key in UNREADABLE_WHEN_NO_SUMMARY + ('node_count', 'drained_nodes', 'ui_only_nodes'):
+        assert cluster[key] is None, '%s is %r without node access' % (key, cluster[key])
+    assert cluster['missing_permission'] == 'AdministerSystem'
+
+
+def test_readable_summary_has_no_missing_permission(patch_octopus, octopus_reply, run_module):
+    reply = octopus_reply
+    patch_octopus.route('GET', '', reply.reply(reply.root()))
+    patch_octopus.route('GET', SUMMARY, reply.reply(reply.summary(reply.node('A'), reply.node('B', offline=True))))
+    patch_octopus.route('GET', LICENSE, reply.reply(dict(IsCompliant=True, Limits=[])))
+    result, code = run_module(octopus_cluster_info.main, {})
+    assert result['cluster']['missing_permission'] is None and result['cluster']['task_node_count'] == 1
+    assert result['cluster']['version_skew'] is False
 
 
 @pytest.fixture(autouse=True)

@@ -213,6 +213,42 @@ def test_capacity_guard_force_overrides_with_warning(octo, run):
     assert any('capacity guard' in str(w) for w in result['warnings']), result['warnings']
 
 
+def _other_removal_drains(octo, node_id):
+    """A concurrent removal whose drain lands between this run's guard and its re-check (issue 8 section 2)."""
+    def hook(method, path):
+        if method == 'PUT' and octo.count('PUT') == 1:
+            octo.nodes[node_id]['IsInMaintenanceMode'] = True
+    octo.on_request = hook
+
+
+def test_guard_is_checked_again_after_the_drain_and_a_concurrent_drain_rolls_it_back(octo, run):
+    octo.nodes['OctopusServerNodes-C']['MaxConcurrentTasks'] = 0
+    octo.nodes[NODE_A]['MaxConcurrentTasks'] = 4
+    _other_removal_drains(octo, 'OctopusServerNodes-B')
+    result = run(name='A', state='absent')
+    assert result['failed'] is True and result['changed'] is True
+    assert 'Rolled back' in result['msg'] and 'B drained at the same time' in result['msg'], result['msg']
+    assert octo.nodes[NODE_A]['IsInMaintenanceMode'] is False and octo.nodes[NODE_A]['MaxConcurrentTasks'] == 4
+    assert [m for m, p in octo.mutations()] == ['PUT', 'PUT']
+    assert result['blocked_by'] and 'min_task_nodes is 1' in result['blocked_by'][0]
+
+
+def test_guard_recheck_passes_when_enough_task_nodes_remain(octo, run):
+    _other_removal_drains(octo, 'OctopusServerNodes-B')
+    result = run(name='A', state='absent')
+    assert result['rc'] == 0 and result['deleted'] is True
+
+
+def test_guard_recheck_is_skipped_with_force_and_for_nodes_that_took_no_capacity(octo, run):
+    octo.nodes['OctopusServerNodes-C']['MaxConcurrentTasks'] = 0
+    _other_removal_drains(octo, 'OctopusServerNodes-B')
+    result = run(name='A', state='absent', force=True)
+    assert result['rc'] == 0 and result['deleted'] is True
+    octo.nodes['OctopusServerNodes-C']['IsInMaintenanceMode'] = False
+    result = run(name='C', state='absent')
+    assert result['rc'] == 0 and result['deleted'] is True, 'a UI-only node takes no capacity away'
+
+
 def test_check_mode_is_get_only_and_predicts(octo, run):
     octo.nodes[NODE_A]['IsOffline'] = True
     octo.add_task('T1', 'A')
@@ -255,9 +291,11 @@ def test_action_plugin_runs_module_steps_and_shows_progress(octo, clock, capsys,
     monkeypatch.setattr(action.display, 'display', lines.append)
     result = plugin.run(task_vars={})
     assert result['deleted'] is True and result['changed'] is True, result
-    assert calls == ['poll', 'poll', 'poll', 'poll']
+    # The DELETE of an online node is followed by the re-registration watch (30 s, polled every 5 s; issue 8 section 5).
+    assert calls == ['poll', 'poll', 'poll', 'poll'] + ['watch_poll'] * 6 + ['watch_expired']
     assert lines[0] == 'octopus_node: A drained, 1 tasks still running (T1), 1800s left'
-    assert len(lines) == 3
+    assert lines[3] == 'octopus_node: A deleted, watching for a re-registration, 30s left'
+    assert len(lines) == 10
     assert result['diff']['after'] == {}
     assert octo.mutations() == [('PUT', 'octopusservernodes/OctopusServerNodes-A'), ('DELETE', 'octopusservernodes/OctopusServerNodes-A')]
 
@@ -485,7 +523,7 @@ def test_row11_node_offline_mid_drain_is_not_waited_on(octo, run, clock):
     octo.add_task('T1', 'A')
 
     def node_dies(method, path):
-        if path == 'octopusservernodes/summary' and octo.count('GET', 'summary$') == 3:
+        if path == 'octopusservernodes/summary' and octo.count('GET', 'summary$') == 4:  # 1: guard, 2: re-check after the drain, 3-4: polls
             octo.nodes[NODE_A]['IsOffline'] = True
     octo.on_request = node_dies
     result = run(name='A', state='absent')

@@ -84,6 +84,13 @@ def test_unknown_task_id_fails_before_any_cancel(octo, run):
     assert octo.mutations() == []
 
 
+def test_unknown_node_name_fails_naming_the_closest_nodes(octo, run):
+    octo.add_node('OCTO-NODE-03')
+    result = run(node_name='OCTO-NODE-3')
+    assert result['failed'] is True and 'OCTO-NODE-03 (differs in zero padding)' in result['msg']
+    assert octo.mutations() == []
+
+
 def test_stuck_cancelling_on_offline_node_is_reported_not_looped(octo, run, clock):
     octo.nodes['OctopusServerNodes-A']['IsOffline'] = True
     octo.add_task('T1', 'A')
@@ -136,7 +143,7 @@ def test_task_ids_with_a_node_only_cancel_tasks_on_that_node(octo, run):
     octo.add_task('T2', 'B')
     octo.add_task('T3', 'A', state='Queued')
     result = run(node_name='A', task_ids=['T1', 'T2', 'T3'], wait=False)
-    assert result['cancelled'] == ['T1'] and sorted(result['skipped']) == ['T2', 'T3']
+    assert result['cancelled'] == ['T1'] and sorted(result['not_selected']) == ['T2', 'T3']
     assert octo.mutations() == [('POST', 'Spaces-1/tasks/T1/cancel')]
 
 
