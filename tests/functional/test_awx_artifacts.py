@@ -15,6 +15,9 @@ import sys
 import pytest
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import awx_emulation  # noqa: E402  pylint: disable=wrong-import-position
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BUILDER = os.path.join(os.path.dirname(sys.executable), 'ansible-builder')
 
@@ -44,16 +47,25 @@ def test_ansible_builder_creates_a_build_context(tmp_path, definition):
         assert (context / '_build' / 'bindep.txt').exists()
 
 
-def test_credential_type_injects_the_module_environment():
-    with open(os.path.join(REPO, 'extensions', 'awx', 'credential_types', 'octopus_deploy_api.yml')) as handle:
-        cred = yaml.safe_load(handle)
+def test_credential_type_injects_the_module_environment(tmp_path):
+    cred = awx_emulation.load(os.path.join(REPO, 'extensions', 'awx', 'credential_types', 'octopus_deploy_api.yml'))
+    awx_emulation.validate(cred)
     fields = {f['id']: f for f in cred['inputs']['fields']}
-    assert set(fields) == {'url', 'api_key'}
+    assert set(fields) == {'url', 'api_key', 'ca_cert'}
     assert fields['api_key'].get('secret') is True
-    assert not fields['url'].get('secret')
+    assert not fields['url'].get('secret') and not fields['ca_cert'].get('secret')
     assert sorted(cred['inputs']['required']) == ['api_key', 'url']
     # The env names are the fallbacks of the connection options in the API layer.
-    assert cred['injectors'] == {'env': {'OCTOPUS_URL': '{{ url }}', 'OCTOPUS_API_KEY': '{{ api_key }}'}}
     from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OCTOPUS_CONNECTION_SPEC
-    assert OCTOPUS_CONNECTION_SPEC['url']['fallback'][1] == ['OCTOPUS_URL']
-    assert OCTOPUS_CONNECTION_SPEC['api_key']['fallback'][1] == ['OCTOPUS_API_KEY']
+    fallbacks = dict((opt, OCTOPUS_CONNECTION_SPEC[opt]['fallback'][1][0]) for opt in ('url', 'api_key', 'ca_path'))
+    assert sorted(cred['injectors']['env']) == sorted(fallbacks.values())
+
+    with_ca, safe, dummy = awx_emulation.inject(cred, dict(url='https://o.example.com', api_key='API-X', ca_cert='PEM'),
+                                                str(tmp_path / 'a'))
+    assert with_ca['OCTOPUS_URL'] == 'https://o.example.com' and with_ca['OCTOPUS_API_KEY'] == 'API-X'
+    with open(with_ca['OCTOPUS_CA_PATH']) as handle:
+        assert handle.read() == 'PEM'
+    assert safe['OCTOPUS_API_KEY'] == awx_emulation.HIDDEN
+    # Without the optional CA the variable is empty, which the modules read as "not set".
+    without_ca = awx_emulation.inject(cred, dict(url='https://o.example.com', api_key='API-X'), str(tmp_path / 'b'))[0]
+    assert without_ca['OCTOPUS_CA_PATH'] == ''

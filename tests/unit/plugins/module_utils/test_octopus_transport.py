@@ -285,3 +285,34 @@ def test_no_proxy_bypasses_the_proxy(client, monkeypatch):
         monkeypatch.setenv('no_proxy', '127.0.0.1')
         assert client(server.url).get(NODES)['TotalResults'] == 0
     assert proxy.requests == [] and len(keyed(server)) == 1
+
+
+# ---- environment fallbacks of the connection options ----------------------------------------
+
+def _params(monkeypatch, env, args=None):
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args
+    for name in ('OCTOPUS_URL', 'OCTOPUS_API_KEY', 'OCTOPUS_VALIDATE_CERTS', 'OCTOPUS_CA_PATH', 'OCTOPUS_CLIENT_CERT',
+                 'OCTOPUS_CLIENT_KEY'):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with patch_module_args(args or {}):
+        return AnsibleModule(argument_spec=api.octopus_argument_spec()).params
+
+
+def test_env_fallbacks(monkeypatch, tls_files):
+    params = _params(monkeypatch, {'OCTOPUS_URL': 'https://o.example.com', 'OCTOPUS_API_KEY': KEY,
+                                   'OCTOPUS_VALIDATE_CERTS': 'false', 'OCTOPUS_CA_PATH': tls_files.ca_path,
+                                   'OCTOPUS_CLIENT_CERT': tls_files.client_cert, 'OCTOPUS_CLIENT_KEY': tls_files.client_key})
+    assert (params['url'], params['api_key'], params['validate_certs']) == ('https://o.example.com', KEY, False)
+    assert (params['ca_path'], params['client_cert'], params['client_key']) == (
+        tls_files.ca_path, tls_files.client_cert, tls_files.client_key)
+
+
+def test_task_arguments_win_over_env_and_defaults_apply(monkeypatch, tls_files):
+    params = _params(monkeypatch, {'OCTOPUS_VALIDATE_CERTS': 'no', 'OCTOPUS_CA_PATH': '/from/env.pem'},
+                     dict(url='https://o.example.com', api_key=KEY, validate_certs=True, ca_path=tls_files.ca_path))
+    assert params['validate_certs'] is True and params['ca_path'] == tls_files.ca_path
+    params = _params(monkeypatch, {}, dict(url='https://o.example.com', api_key=KEY))
+    assert params['validate_certs'] is True and params['ca_path'] is None and params['client_cert'] is None
