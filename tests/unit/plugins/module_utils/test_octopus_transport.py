@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import socket
+import urllib.request
 
 import pytest
 
@@ -20,6 +21,12 @@ from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.loopback imp
 
 KEY = 'API-TRANSPORTTESTKEY0123456789AB'
 NODES = 'octopusservernodes'
+
+
+@pytest.fixture(autouse=True)
+def restore_global_opener(monkeypatch):
+    """ansible's open_url installs its opener (proxies included) as urllib's global one: undo that per test."""
+    monkeypatch.setattr(urllib.request, '_opener', urllib.request._opener)
 
 
 @pytest.fixture
