@@ -14,6 +14,8 @@ Our reading of ansible/awx (ported, not copied):
   ``tower.filename``; env injectors go into the job's environment; extra_vars injectors are dumped
   to a YAML file passed as ``-e @file``, never into the job's stored extra_vars. ``safe_env`` (what
   AWX stores and shows) has every secret input replaced by ``**********``.
+- awx/main/utils/safe_yaml.py ``safe_dump``: that extra vars file tags every key and value ``!unsafe``,
+  so Ansible never templates an injected secret.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,6 +31,15 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 HIDDEN = '**********'
+
+
+class _UnsafeDumper(yaml.SafeDumper):
+    """Every string as ``!unsafe``, like AWX's safe_yaml.SafeStringDumper."""
+
+    def represent_data(self, data):
+        if isinstance(data, str):
+            return self.represent_scalar('!unsafe', data)
+        return super(_UnsafeDumper, self).represent_data(data)
 
 
 class _Tower(object):
@@ -102,7 +113,7 @@ def inject(credential_type, inputs, private_data_dir):
     if extra_vars:
         handle, extra_vars_file = tempfile.mkstemp(dir=env_dir)
         with os.fdopen(handle, 'w') as out:
-            out.write(yaml.safe_dump(extra_vars))
+            out.write(yaml.dump(extra_vars, Dumper=_UnsafeDumper))
         os.chmod(extra_vars_file, 0o440)
     return env, safe_env, extra_vars_file
 
