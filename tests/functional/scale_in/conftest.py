@@ -133,15 +133,17 @@ def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
     """Run `ansible-playbook octopus.ha.scale_in` (or another playbook) against a simulator.
 
     scale_in(sim, node='OCTO-NODE-03', check=False, verbosity=0, extra_vars=None, env=None, api_key=ADMIN_KEY,
-             playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False)
+             playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False, args=())
     -> PlaybookResult, or with background=True a RunningPlaybook (.wait(), .kill()).
     The connection goes through the environment (OCTOPUS_URL / OCTOPUS_API_KEY), as in production.
+    ``args`` are extra command-line arguments after the JSON extra vars, for example ``['-e', 'k=v']`` strings
+    as an operator types them (they win over the JSON extra vars).
     Blocking runs go through the shared run_playbook helper. Background runs (concurrent callers,
     a run killed mid-drain) need the process handle, so they start ansible-playbook here, in its own
     process group, with the same environment and results callback as run_playbook.
     """
     def run(sim, node=TARGET, check=False, verbosity=0, extra_vars=None, env=None, api_key=ADMIN_KEY,
-            playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False):
+            playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False, args=()):
         variables = {'node_remove_poll_interval': 1, 'node_remove_max_poll_interval': 2}
         if node is not None:
             variables['octopus_node_name'] = node
@@ -151,7 +153,7 @@ def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
         inventory = inventory or inventory_file()
         if not background:
             done = run_playbook(playbook, extra_vars=variables, env=connection, verbosity=verbosity, check=check,
-                                inventory=inventory, timeout=timeout)
+                                inventory=inventory, timeout=timeout, args=args)
             return PlaybookResult(done.rc, done.stdout, done.stderr, done.results, done.stats)
         number = len(list(tmp_path.glob('background-*.json')))
         vars_path = tmp_path / ('background-%d.json' % number)
@@ -166,7 +168,7 @@ def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
         })
         full_env.update(connection)
         cmd = ['ansible-playbook', playbook, '-i', inventory, '-e', '@%s' % vars_path]
-        cmd += (['--check'] if check else []) + (['-' + 'v' * verbosity] if verbosity else [])
+        cmd += (['--check'] if check else []) + (['-' + 'v' * verbosity] if verbosity else []) + list(args)
         proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
         return RunningPlaybook(proc, str(results_path), timeout)
