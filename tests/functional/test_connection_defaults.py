@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The connection is set once and reaches every API module, over https with a private CA.
 
-One ansible-playbook run (about 20 s), several plays:
+One ansible-playbook run (about 25 s), several plays:
 1. only play-level ``module_defaults: group/octopus.ha.octopus`` (url, api_key, ca_path): every API
-   module of the group runs against the https simulator;
+   module of the group runs against the https simulator, then the converted role (node_remove) does
+   under the same play-level defaults (the other roles are not converted to the connection lookup yet);
 2. only the environment that the "Octopus Deploy API" AWX credential injects (with its CA field),
    as rendered by our emulation of AWX (awx_emulation.py);
 3. the same credential without the CA field (OCTOPUS_CA_PATH=''), and OCTOPUS_VALIDATE_CERTS=false;
@@ -74,6 +75,22 @@ PLAYBOOK = r"""
           - p1_cancel is changed
         quiet: true
 
+- name: A role under the same play-level module_defaults only
+  hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/octopus.ha.octopus:
+      url: "{{ sim_url }}"
+      api_key: "{{ sim_key }}"
+      ca_path: "{{ sim_ca }}"
+  tasks:
+    - name: Remove a node with the node_remove role
+      ansible.builtin.include_role:
+        name: octopus.ha.node_remove
+      vars:
+        node_remove_name: OCTO-NODE-03
+        node_remove_poll_interval: 1
+
 - name: Only the environment of the AWX credential (with its CA field)
   hosts: localhost
   gather_facts: false
@@ -91,7 +108,7 @@ PLAYBOOK = r"""
     - name: Check the results of play 2
       ansible.builtin.assert:
         that:
-          - p2_info.nodes | length == 3
+          - p2_info.nodes | length == 2
           - p2_node is changed
         quiet: true
 
@@ -113,7 +130,7 @@ PLAYBOOK = r"""
         that:
           - p3_untrusted is failed
           - "'ca_path is not set' in p3_untrusted.msg"
-          - p3_unvalidated.nodes | length == 3
+          - p3_unvalidated.nodes | length == 2
         quiet: true
 
 - name: Transport mistakes fail at once and name the option to fix
@@ -196,8 +213,9 @@ def test_connection_set_once_reaches_every_module(simulator_factory, run_playboo
     assert ADMIN_KEY not in run.output
     # The modules did their work on the https simulator.
     state = sim.control.state()
-    node = [n for n in state['nodes'] if n['Name'] == 'OCTO-NODE-03'][0]
-    assert node['MaxConcurrentTasks'] == 2
+    assert sorted(n['Name'] for n in state['nodes']) == ['OCTO-NODE-01', 'OCTO-NODE-02']
+    puts = [e for e in sim.control.requests() if e['method'] == 'PUT' and e['path'].endswith('/OctopusServerNodes-OCTO-NODE-03')]
+    assert puts and puts[0]['body']['MaxConcurrentTasks'] == 2  # play 1, before the role removed the node
     assert [t['State'] for t in state['tasks']] in (['Cancelling'], ['Canceled'])
     checks = [(r['task'], r['status']) for r in run.results if r['task'].startswith('Check ')]
     assert len(checks) == 4 and set(s for dummy, s in checks) == {'ok'}, checks
