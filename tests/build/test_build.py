@@ -5,7 +5,7 @@
 
 - It ships what runs from an installed copy and nothing of the test harness.
 - Every relative link of a shipped Markdown file resolves inside the tarball.
-- The installed copy, without any dependency collection, runs the Octopus API modules.
+- The installed copy, without any dependency collection, runs the Octopus API modules and octopus.ha.scale_in.
 - A real `ansible-builder introspect` of the installed copy finds the Python and system packages.
 - The "local build" execution and decision environments take the built tarball.
 """
@@ -101,7 +101,7 @@ def test_shipped_markdown_links_resolve_inside_the_tarball(tarball, members):
     assert broken == [], 'link to a file that is not in the tarball: use the repository URL for repository-only files'
 
 
-def test_api_modules_run_from_the_installed_copy_without_the_windows_collections(installed, tmp_path):
+def test_api_modules_and_scale_in_run_from_the_installed_copy_without_dependencies(installed, tmp_path):
     sys.path.insert(0, os.path.join(REPO, 'tools'))
     from octosim.testing import ADMIN_KEY, SimulatorProcess  # pylint: disable=import-outside-toplevel
     playbook = tmp_path / 'api_only.yml'
@@ -140,8 +140,15 @@ def test_api_modules_run_from_the_installed_copy_without_the_windows_collections
         env.update(OCTOPUS_URL=sim.url, OCTOPUS_API_KEY=ADMIN_KEY)
         proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(playbook)],
                               cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert 'failed=0' in proc.stdout
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert 'failed=0' in proc.stdout
+        # The scale-in playbook too (its service stop on the VM is the only Windows task, and it is optional).
+        scale_in = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
+                                   'octopus.ha.scale_in', '-e', 'octopus_node_name=OCTO-NODE-02',
+                                   '-e', 'node_remove_poll_interval=1'],
+                                  cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert scale_in.returncode == 0, scale_in.stdout[-4000:] + scale_in.stderr[-2000:]
+        assert [n['Name'] for n in sim.control.state()['nodes']] == ['OCTO-NODE-01']
 
 
 def test_ansible_builder_introspect_finds_the_packages(installed):
