@@ -129,10 +129,10 @@ finish_bg() {
     printf '\n=== %s (ran in the background) ===\n' "${bg_names[$i]}"
     cat "$WORK/${bg_names[$i]}.log"
     if [ "$(cat "$WORK/${bg_names[$i]}.rc" 2>/dev/null)" = 0 ]; then
-      passed=$((passed + 1)); printf '=== %s: ok (%ss)\n' "${bg_names[$i]}" $((SECONDS - bg_starts[$i]))
+      passed=$((passed + 1)); printf '=== %s: ok (%ss)\n' "${bg_names[$i]}" $((SECONDS - bg_starts[i]))
     else
       failed=$((failed + 1)); failures+=("${bg_names[$i]}")
-      printf '=== %s: FAILED (%ss)\n' "${bg_names[$i]}" $((SECONDS - bg_starts[$i]))
+      printf '=== %s: FAILED (%ss)\n' "${bg_names[$i]}" $((SECONDS - bg_starts[i]))
     fi
   done
 }

@@ -74,8 +74,8 @@ def installed(tmp_path, simulator_factory):
                      % sys.executable)
     with open(os.path.join(conf, 'reconcile.yml'), 'w') as handle:
         handle.write('octopus_reconcile_offline_after: 3600\n')
-    return dict(sim=sim, moves=moves, conf=conf, key_file=key_file, log=os.path.join(moves['/var/log/octopus-ha'],
-                                                                                    'octopus.ha.reconcile.log'))
+    log = os.path.join(moves['/var/log/octopus-ha'], 'octopus.ha.reconcile.log')
+    return dict(sim=sim, moves=moves, conf=conf, key_file=key_file, log=log)
 
 
 def run_like_cron(installed):

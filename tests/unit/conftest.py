@@ -141,7 +141,7 @@ class FakeHttp:
         reply = self._next_reply(call)
         self.clock.advance(reply.get('delay', 0) if isinstance(reply, dict) else 0)
         if isinstance(reply, BaseException):
-            raise reply
+            raise reply  # pylint: disable=raising-bad-type
         return self._respond(url, reply)
 
     def _next_reply(self, call):

@@ -99,7 +99,7 @@ def test_http_redirect_to_an_untrusted_https_server(client, tls_files):
     with LoopbackServer(tls=tls_files) as target:
         with LoopbackServer(respond=redirect_to(target.url)) as redirector:
             octo = client(redirector.url)
-            err = failure(lambda: octo.root())
+            err = failure(octo.root)
             err2 = failure(lambda: octo.get(NODES))
     assert 'redirects to https' in str(err) and 'redirects to https' in str(err2)
     assert keyed(redirector) == [] and keyed(target) == []
