@@ -77,9 +77,16 @@ if [ ! -f "$tcache/get_pip_24_2.py" ] || [ ! -f "$tcache/pip-24.2-py3-none-any.w
   "$OCTOHA_VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps pip==24.2 -d "$tcache" 2>&1 | grep -v "^WARNING: Location" || true
   cp "$OCTOHA_ROOT/scripts/get_pip_shim.py" "$tcache/get_pip_24_2.py"
 fi
-# 4. shellcheck, for the sanity test of the same name (Debian package; skipped when apt is not ours)
-if ! command -v shellcheck >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  log "installing shellcheck (apt)"
-  { apt-get update -qq && apt-get install -y -qq shellcheck; } >/dev/null 2>&1 || log "shellcheck could not be installed; sanity will skip it"
+# 4. Debian packages, installed once when missing (root with apt-get only):
+#    the shellcheck program for the sanity test of the same name; mono-mcs and mono-runtime to compile the probes'
+#    C# at C# 5 and run it (tests/probes fail, not skip, where these can be installed and are missing).
+apt_missing=()
+command -v shellcheck >/dev/null 2>&1 || apt_missing+=(shellcheck)
+{ command -v mcs >/dev/null 2>&1 && command -v mono >/dev/null 2>&1; } || apt_missing+=(mono-mcs mono-runtime)
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
+if [ ${#apt_missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  log "installing ${apt_missing[*]} (apt)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"; } \
+      >/dev/null 2>&1 || log "could not install ${apt_missing[*]}; the tests that need them fail"
 fi
 log "ready: . scripts/env.sh puts the toolchain on PATH"

@@ -19,6 +19,9 @@ import re
 from urllib.parse import quote
 
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError
+# The version rules live in _octopus_version.py; re-exported here for the modules that import them from this file.
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_version import (  # noqa: F401 pylint: disable=unused-import
+    same_version, version_tuple)
 
 TERMINAL_STATES = ('Success', 'Failed', 'Canceled', 'TimedOut')
 RUNNING_STATES = ('Executing', 'Cancelling')
@@ -27,7 +30,6 @@ SUMMARY_PATH = 'octopusservernodes/summary'
 TASKS_PATH = 'tasks'
 
 _TIMESTAMP_RE = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$')
-_VERSION_RE = re.compile(r'^\s*v?(\d+(?:\.\d+)*)(?:[-+~ ]?([0-9A-Za-z.\-+]*))?\s*$')
 
 
 class OctopusLookupError(LookupError):
@@ -41,28 +43,6 @@ class OctopusLookupError(LookupError):
 def seg(value):
     """Percent-encode one path segment (ids and names from users or the server)."""
     return quote(str(value), safe='')
-
-
-def version_tuple(v):
-    """Comparable tuple for an Octopus version.
-
-    '2023.4.8319' -> (2023, 4, 8319, 1, ''); '3.17.1' -> (3, 17, 1, 1, '');
-    '2024.1.100-ci.5' -> (2024, 1, 100, 0, 'ci.5') (a pre-release sorts before its release);
-    4-part file versions '2023.4.8319.0' are normalised to 3 parts. Unparseable -> (0, 0, 0, 0, text).
-    """
-    text = str(v or '').strip()
-    match = _VERSION_RE.match(text)
-    if not match:
-        return (0, 0, 0, 0, text)
-    numbers = [int(n) for n in match.group(1).split('.')][:3]
-    numbers += [0] * (3 - len(numbers))
-    suffix = (match.group(2) or '').lstrip('-+~. ')
-    return tuple(numbers) + ((0, suffix) if suffix else (1, ''))
-
-
-def same_version(a, b):
-    """True when two version strings name the same release (4-part file versions included)."""
-    return version_tuple(a) == version_tuple(b)
 
 
 def find_node(client, name=None, node_id=None):

@@ -6,14 +6,20 @@
 #
 # Run by ansible.windows.win_powershell from the octopus.ha.node_verify role ON the new Octopus
 # Server node. For every external feed and cloud endpoint it sends one GET with NORMAL certificate
-# validation (the machine's trusted roots, host name check, revocation as configured) over TLS 1.2 or
-# later, using the system proxy like Octopus Server does. Any HTTP answer (also 401, 403 or 404: the
-# feed needs credentials or the path is an API root) proves the endpoint is reachable; DNS, TCP,
-# timeout, proxy and TLS trust errors do not.
+# validation (the machine's trusted roots, host name check, revocation as configured). Any HTTP
+# answer (also 401, 403 or 404: the feed needs credentials or the path is an API root) proves the
+# endpoint is reachable; DNS, TCP, timeout, proxy and TLS trust errors do not.
 #
-# The protocols are set on this HttpClientHandler only; [Net.ServicePointManager] is not touched.
+# TLS: the protocol is left to the system default, as Octopus Server does (asking .NET Framework 4.8
+# for TLS 1.3 explicitly has known handshake failures). When the handshake fails, the request is
+# tried once more on a handler that offers TLS 1.2 only, like the Tentacle probe's fallback. The
+# protocols are set on that HttpClientHandler only; [Net.ServicePointManager] is not touched.
 #
-# Output ($Ansible.Result.endpoints): @{ uri; reachable; status_code; error; elapsed_ms }
+# Proxy: Proxy = '' uses the default proxy of the identity the probe runs as (its WinINET settings),
+# 'none' uses no proxy, and a URL uses that proxy. Set it (node_verify_http_proxy) to what the
+# Octopus Server uses (Configuration > Proxy, or Octopus.Server.exe proxy).
+#
+# Output ($Ansible.Result.endpoints): @{ uri; reachable; status_code; error; elapsed_ms; tls_fallback }
 
 [CmdletBinding()]
 param (
@@ -25,7 +31,10 @@ param (
 
     [ValidateRange(1, 300)]
     [int]
-    $TimeoutSeconds = 10
+    $TimeoutSeconds = 10,
+
+    [string]
+    $Proxy = ''
 )
 
 $ErrorActionPreference = 'Stop'
@@ -33,24 +42,61 @@ Set-StrictMode -Version 2.0
 
 Add-Type -AssemblyName System.Net.Http
 
-$handler = [System.Net.Http.HttpClientHandler]::new()
-# TLS 1.3 (value 12288) only where Schannel offers it (Windows Server 2022 / build 20348 and later);
-# asking older builds for it makes the handshake fail.
-$protocols = [System.Security.Authentication.SslProtocols]::Tls12
-if ([Environment]::OSVersion.Version.Build -ge 20348) {
-    $protocols = $protocols -bor [System.Security.Authentication.SslProtocols]12288
+function New-ProbeClient {
+    param ([switch] $Fallback)
+    $handler = [System.Net.Http.HttpClientHandler]::new()
+    if ($Fallback -and $handler.PSObject.Properties.Name -contains 'SslProtocols') {
+        $handler.SslProtocols = [System.Security.Authentication.SslProtocols]::Tls12
+    }
+    if ($Proxy -eq 'none') {
+        $handler.UseProxy = $false
+    }
+    elseif ($Proxy -ne '') {
+        $handler.Proxy = [System.Net.WebProxy]::new($Proxy)
+        $handler.UseProxy = $true
+    }
+    $handler.AllowAutoRedirect = $true
+    $handler.UseDefaultCredentials = $false
+    $client = [System.Net.Http.HttpClient]::new($handler)
+    $client.Timeout = [TimeSpan]::FromSeconds($TimeoutSeconds)
+    $client.DefaultRequestHeaders.UserAgent.ParseAdd('octopus.ha-node-verify')
+    return $client
 }
-if ($handler.PSObject.Properties.Name -contains 'SslProtocols') {
-    $handler.SslProtocols = $protocols
-}
-# Without the property (.NET Framework before 4.7.1) the system default protocols apply; Octopus
-# Server itself requires a newer framework, so this only matters for an unsupported node.
-$handler.AllowAutoRedirect = $true
-$handler.UseDefaultCredentials = $false
-$client = [System.Net.Http.HttpClient]::new($handler)
-$client.Timeout = [TimeSpan]::FromSeconds($TimeoutSeconds)
-$client.DefaultRequestHeaders.UserAgent.ParseAdd('octopus.ha-node-verify')
 
+function Test-TlsFailure {
+    param ([System.Exception] $Exception)
+    $current = $Exception
+    while ($null -ne $current) {
+        if ($current -is [System.Security.Authentication.AuthenticationException]) {
+            return $true
+        }
+        if ($current -is [System.Net.WebException] -and $current.Status -eq [System.Net.WebExceptionStatus]::SecureChannelFailure) {
+            return $true
+        }
+        $current = $current.InnerException
+    }
+    return $false
+}
+
+function Invoke-Probe {
+    param ($Client, [string] $Uri)
+    $request = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Get, $Uri)
+    try {
+        $response = $Client.SendAsync($request, [System.Net.Http.HttpCompletionOption]::ResponseHeadersRead).GetAwaiter().GetResult()
+        try {
+            return [int]$response.StatusCode
+        }
+        finally {
+            $response.Dispose()
+        }
+    }
+    finally {
+        $request.Dispose()
+    }
+}
+
+$client = New-ProbeClient
+$client12 = $null
 $results = [System.Collections.Generic.List[object]]::new()
 try {
     foreach ($endpoint in $Endpoints) {
@@ -59,21 +105,27 @@ try {
             uri         = $uri
             reachable   = $false
             status_code = $null
-            error       = $null
-            elapsed_ms  = 0
+            error        = $null
+            elapsed_ms   = 0
+            tls_fallback = $false
         }
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
         try {
-            $request = [System.Net.Http.HttpRequestMessage]::new([System.Net.Http.HttpMethod]::Get, $uri)
-            $response = $client.SendAsync($request, [System.Net.Http.HttpCompletionOption]::ResponseHeadersRead).GetAwaiter().GetResult()
             try {
-                $entry.status_code = [int]$response.StatusCode
-                $entry.reachable = $true
+                $entry.status_code = Invoke-Probe -Client $client -Uri $uri
             }
-            finally {
-                $response.Dispose()
-                $request.Dispose()
+            catch {
+                if (-not (Test-TlsFailure -Exception $_.Exception)) {
+                    throw
+                }
+                # The system default protocols failed the handshake: once more with TLS 1.2 only.
+                if ($null -eq $client12) {
+                    $client12 = New-ProbeClient -Fallback
+                }
+                $entry.tls_fallback = $true
+                $entry.status_code = Invoke-Probe -Client $client12 -Uri $uri
             }
+            $entry.reachable = $true
         }
         catch {
             $inner = $_.Exception
@@ -93,6 +145,9 @@ try {
 }
 finally {
     $client.Dispose()
+    if ($null -ne $client12) {
+        $client12.Dispose()
+    }
 }
 
 $Ansible.Result = @{ endpoints = $results.ToArray() }

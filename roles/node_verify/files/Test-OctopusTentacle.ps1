@@ -13,7 +13,12 @@
 # [Net.ServicePointManager] (no process-wide callback, no global protocol change).
 #
 # After a pinned handshake it sends "GET / HTTP/1.1" and reads the status line; a Tentacle answers
-# "HTTP/1.0 200 OK" with its "Octopus Tentacle configured successfully" page.
+# "HTTP/1.0 200 OK" with its "Octopus Tentacle configured successfully" page. A Tentacle that
+# requires a client certificate ends the connection after presenting its own: when that certificate
+# was the registered one, the result is still "ok" (the pin is what is checked), with a note.
+#
+# The C# is written for C# 5 (Add-Type in Windows PowerShell 5.1); CI compiles it with
+# "mcs -langversion:5" and runs it against openssl s_server (tests/probes/).
 #
 # Output ($Ansible.Result.targets): one entry per target with
 #   uri, expected_thumbprint, status (ok | mismatch | unreachable), presented_thumbprint,
@@ -141,7 +146,15 @@ namespace OctopusHa
             }
             catch (Exception ex)
             {
-                if (mismatch)
+                if (!mismatch && presented != null && String.Equals(presented, expected, StringComparison.OrdinalIgnoreCase))
+                {
+                    // The pinned certificate matched; the Tentacle then ended the handshake or the request because it
+                    // requires a client certificate (the Octopus Server's), which this probe does not have.
+                    result.Status = "ok";
+                    result.Error = String.Format("the registered certificate was presented; the connection then ended ({0}), " +
+                                                 "as a Tentacle that requires a client certificate does", Innermost(ex).Message);
+                }
+                else if (mismatch)
                 {
                     result.Status = "mismatch";
                     result.Error = String.Format("the certificate presented has thumbprint {0}, but Octopus registered {1}",
@@ -150,11 +163,7 @@ namespace OctopusHa
                 else
                 {
                     result.Status = "unreachable";
-                    Exception inner = ex;
-                    while (inner.InnerException != null)
-                    {
-                        inner = inner.InnerException;
-                    }
+                    Exception inner = Innermost(ex);
                     result.Error = String.Format("{0}: {1}", inner.GetType().Name, inner.Message);
                 }
             }
@@ -165,6 +174,15 @@ namespace OctopusHa
                 result.ElapsedMs = watch.ElapsedMilliseconds;
             }
             return result;
+        }
+
+        private static Exception Innermost(Exception ex)
+        {
+            while (ex.InnerException != null)
+            {
+                ex = ex.InnerException;
+            }
+            return ex;
         }
 
         private static void Authenticate(SslStream ssl, string host, SslProtocols protocols)

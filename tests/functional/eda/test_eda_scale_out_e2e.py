@@ -69,7 +69,7 @@ def test_launch_is_promoted_then_continued_and_acknowledged(moto, tmp_path):
             scenario.seed_fake_host(state_dir, downloads_dir, fleet.sql.port, host=new)
             env = scenario.environment(state_dir, downloads_dir, sim.url)
             env = dict((k, env[k]) for k in env if k.startswith(('ANSIBLE_COLLECTIONS_PATH', 'OCTOHA_')))
-            group_vars = scenario.host_vars(sim.url, fleet.sql.port, node=new)
+            group_vars = scenario.host_vars(sim.url, fleet.sql.port, node=new, comms_port=fleet.comms.port)
             group_vars['ansible_python_interpreter'] = sys.executable
             proc = run_rulebook(tmp_path, moto, rulebook_vars={'octopus_lifecycle_queue_url': queue},
                                 host_vars={'octopus_lifecycle_heartbeat_interval': 2},

@@ -43,7 +43,7 @@ class ScaleOut(object):
         self.env.update(OCTOPUS_URL='', OCTOPUS_API_KEY='')
 
     def inventory(self, **overrides):
-        hostvars = scenario.host_vars(self.sim.url, self.fleet.sql.port, **overrides)
+        hostvars = scenario.host_vars(self.sim.url, self.fleet.sql.port, comms_port=self.fleet.comms.port, **overrides)
         data = {'all': {'children': {'octopus_new_nodes': {'hosts': {scenario.NODE: hostvars}}}}}
         path = self.tmp_path / 'inventory.json'
         path.write_text(json.dumps(data))

@@ -5,7 +5,8 @@
 
 * Listening "Tentacles": real TLS servers with self-signed certificates made with ``cryptography``
   (``CN=Octopus Tentacle``) answering ``GET /`` like Halibut's friendly page.
-* A "SQL Server": a TCP listener that accepts and closes connections.
+* A "SQL Server": a TCP listener that accepts and closes connections; another one stands for the
+  new node's comms port (10943) as the controller reaches it.
 * An "external feed": a plain HTTP server answering 200 with a NuGet-like JSON document.
 * A closed port: nothing listens there (an unreachable Tentacle or SQL Server).
 
@@ -168,6 +169,8 @@ class Fleet(object):
             self.tentacles.append(dict(name='tentacle%d' % index, server=server, thumbprint=thumb,
                                        uri='https://127.0.0.1:%d/' % server.port))
         self.sql = SqlServer()
+        # The new node's comms port (10943) as the controller reaches it: a TCP listener.
+        self.comms = SqlServer()
         self.feed = ThreadingHTTPServer(('127.0.0.1', 0), _FeedHandler)
         self.feed_thread = threading.Thread(target=self.feed.serve_forever, daemon=True)
         self.closed_port = closed_port()
@@ -178,6 +181,7 @@ class Fleet(object):
         for tentacle in self.tentacles:
             tentacle['server'].start()
         self.sql.start()
+        self.comms.start()
         self.feed_thread.start()
         return self
 
@@ -185,6 +189,7 @@ class Fleet(object):
         for tentacle in self.tentacles:
             tentacle['server'].stop()
         self.sql.stop()
+        self.comms.stop()
         self.feed.shutdown()
         self.feed.server_close()
 
@@ -204,6 +209,7 @@ class Fleet(object):
             other_thumbprint=self.other_thumbprint,
             sql_host='127.0.0.1',
             sql_port=self.sql.port,
+            comms_port=self.comms.port,
             closed_port=self.closed_port,
             feed_url=self.feed_url,
         )

@@ -96,21 +96,28 @@ def seed_fake_host(state_dir, downloads_dir, sql_port, version=CLUSTER_VERSION, 
     fh.write_fake_msi(os.path.join(downloads_dir, 'Octopus.%s-x64.msi' % version), version)
 
 
-def host_vars(sim_url, sql_port, node=NODE, **overrides):
-    """Inventory variables of the new node (fake host, local connection)."""
+def host_vars(sim_url, sql_port, node=NODE, comms_port=None, **overrides):
+    """Inventory variables of the new node (fake host, local connection).
+
+    The node's web endpoint is the simulator's ``/node/<name>`` URL, from the node and from the
+    controller alike; its comms port is the fleet's listener (``comms_port``) on 127.0.0.1.
+    """
     node_url = '%s/node/%s' % (sim_url.rstrip('/'), node)
     result = {
         'ansible_connection': 'local',
+        # Reached from the controller on loopback only (an EDA run sets ansible_host to a moto address).
+        'node_verify_node_address': '127.0.0.1',
         'octopus_url': sim_url,
         'octopus_api_key': API_KEY,
         'octopus_node_name': node,
-        'octopus_node_url': node_url,
         'server_configure_connection_string': connection_string(sql_port),
         'server_configure_master_key': MASTER_KEY,
         'server_configure_local_url': node_url,
         'server_configure_ready_delay': 1,
         'server_configure_ready_timeout': 60,
-        'node_verify_storage_become_user': '',
+        'node_verify_external_url': node_url,
+        'node_verify_comms_port': comms_port,
+        'node_verify_external_timeout': 3,
         'node_verify_sql_timeout': 2,
         'node_verify_tentacle_timeout': 5,
         'node_verify_endpoint_timeout': 5,
@@ -151,7 +158,7 @@ def main(argv=None):
         json.dump(sim_config(fleet['space']), handle, indent=1)
     seed_fake_host(os.path.join(out, 'fake_windows'), os.path.join(out, 'downloads'), fleet['sql_port'])
     with open(os.path.join(out, 'scenario.json'), 'w') as handle:
-        json.dump(host_vars(args.sim_url, fleet['sql_port']), handle, indent=1)
+        json.dump(host_vars(args.sim_url, fleet['sql_port'], comms_port=fleet['comms_port']), handle, indent=1)
     return 0
 
 

@@ -97,11 +97,14 @@ def test_scale_out_promotes_only_after_verification(scale_out):
 
 
 def test_failed_checks_keep_node_drained_with_cap_0(scale_out):
-    """A mismatched thumbprint, an unreachable Tentacle and an unreachable SQL port, all named."""
+    """A mismatched thumbprint, an unreachable Tentacle, an unreachable SQL port and a comms port the controller
+    cannot reach, all named; the join's cap 0 / drain did not persist, so the node was drained through the API."""
     env = scale_out(space_options=dict(mismatched=True, unreachable=True, polling=1))
     env.fleet.sql.stop()
+    env.fleet.comms.stop()
     fh = scenario._fake_host()  # pylint: disable=protected-access
     fh.set_knob('unwritable_paths', [scenario.FOLDERS['PackagesDirectory']], host=scenario.NODE, root=env.state_dir)
+    fh.set_knob('octopus_node_settings_lost_on_start', True, host=scenario.NODE, root=env.state_dir)
     result = env.run(node_verify_fail_on_polling_tentacles=True)
     assert result.rc != 0
     assert 'node_verify octo-new-1: FAILED' in result.stdout
@@ -114,8 +117,12 @@ def test_failed_checks_keep_node_drained_with_cap_0(scale_out):
     assert 'SQL Server 127.0.0.1:%d is not reachable' % env.fleet.sql.port in result.output
     assert 'shared_storage' in result.output and 'PackagesDirectory' in result.output and 'not writable' in result.output
     assert 'polling_tentacles' in result.output and 'poller0' in result.output
+    assert 'external_comms' in result.output and 'is not reachable from localhost' in result.output
+    assert 'did not persist' in result.output
     report = result.task('octopus.ha.node_verify : Build the verification report')['ansible_facts']['node_verify_report']
-    assert report['failed'] == ['database_tcp', 'shared_storage', 'listening_tentacles', 'polling_tentacles']
+    assert report['failed'] == ['database_tcp', 'shared_storage', 'listening_tentacles', 'polling_tentacles',
+                                'external_comms']
+    assert [c['status'] for c in report['checks'] if c['name'] == 'external_web'] == ['passed']
     tentacles = [c for c in report['checks'] if c['name'] == 'listening_tentacles'][0]['details']
     assert [r['machines'] for r in tentacles['mismatched']] == [['Spaces-1/Machines-3 web-mismatch (target)']]
     assert [r['machines'] for r in tentacles['unreachable']] == [['Spaces-1/Machines-4 web-gone (target)']]
@@ -127,18 +134,28 @@ def test_failed_checks_keep_node_drained_with_cap_0(scale_out):
 def test_remove_on_failure_with_vvv_shows_no_secret(scale_out):
     """remove-on-failure stops the service and deletes the record; -vvv output holds no secret."""
     env = scale_out(space_options=dict(mismatched=True))
+    fh = scenario._fake_host()  # pylint: disable=protected-access
+    # A hardened service account: interactive (and batch) logons are denied to it, as hardening baselines do.
+    fh.set_knob('denied_logon_types', {'CORP\\svc-octopus': ['interactive', 'batch']}, host=scenario.NODE, root=env.state_dir)
+    fh.set_knob('account_passwords', {'CORP\\svc-octopus': scenario.SERVICE_PASSWORD}, host=scenario.NODE, root=env.state_dir)
     result = env.run(verbosity=3, octopus_scale_out_remove_on_failure=True,
                      server_configure_service_username='CORP\\svc-octopus',
                      server_configure_service_password=scenario.SERVICE_PASSWORD)
     assert result.rc != 0
     assert 'listening_tentacles' in result.output
-    assert 'The service was stopped and the node record removed' in result.output
+    # The storage probe ran as the service account with a logon type the hardened account is allowed.
+    report = result.task('octopus.ha.node_verify : Build the verification report')['ansible_facts']['node_verify_report']
+    storage = [c for c in report['checks'] if c['name'] == 'shared_storage'][0]
+    assert storage['status'] == 'passed' and storage['details']['identity'] == 'CORP\\svc-octopus', storage
     assert env.node() is None
     deletes = [e for e in env.sim.control.requests() if e['method'] == 'DELETE' and NODE_ID.lower() in e['path'].lower()]
     assert deletes and deletes[-1]['status'] in (200, 204)
     state = env.fake_host()
     octopus_services = [s for s in state['services'].values() if s.get('octopus_instance')]
     assert octopus_services and all(s['state'] == 'stopped' for s in octopus_services)
+    # Disabled, so that a reboot cannot start the service and register the deleted node again.
+    assert all(s['start_mode'] == 'disabled' for s in octopus_services)
+    assert 'The service was stopped and disabled and the node record removed' in result.output
     assert [c for c in state['calls'] if c['module'] == 'ansible.windows.win_service'
             and c['params'].get('state') == 'stopped']
 
@@ -158,4 +175,23 @@ def test_version_skew_stops_the_install(scale_out):
     modules = set(c['module'] for c in env.fake_host()['calls'])
     assert 'ansible.windows.win_package' not in modules
     assert 'ansible.windows.win_powershell' not in modules
+    assert 'octopus.ha.node_verify' not in result.stdout
+
+
+def test_a_failed_configure_goes_through_the_same_rescue(scale_out):
+    """The service starts but never reaches its database (no SQL login): the failure inside server_configure is
+    rescued like a failed verification, and the service is stopped since there is no record to drain."""
+    env = scale_out()
+    fh = scenario._fake_host()  # pylint: disable=protected-access
+    fh.add_cluster_database(scenario.connection_string(env.fleet.sql.port), scenario.MASTER_KEY, root=env.state_dir,
+                            logins=['sql:another_login'])
+    result = env.run(server_configure_ready_timeout=3)
+    assert result.rc != 0
+    assert "Scale-out of octo-new-1 stopped in 'Fail when the node never answered'" in result.output
+    assert 'cannot reach its database' in result.output
+    assert 'the Octopus service was stopped, so the node takes no work' in result.output
+    state = env.fake_host()
+    assert "Login failed for user 'octopus_sql'" in state['services']['octopusdeploy']['startup_error']
+    assert state['services']['octopusdeploy']['state'] == 'stopped'
+    assert env.node() is None
     assert 'octopus.ha.node_verify' not in result.stdout

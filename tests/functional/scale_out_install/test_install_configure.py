@@ -37,6 +37,10 @@ from ansible_collections.ansible.windows.plugins.module_utils import _fake_host 
 VERSION = '2024.1.1234'
 OLD_VERSION = '2023.4.8319'
 CONN = 'Data Source=sql01;Initial Catalog=Octopus;User ID=octopus_sql;Password=Sql-Secret-42'
+# The cluster database as Integrated Security reaches it (same database; Windows logins below).
+INTEGRATED = 'Data Source=sql01;Initial Catalog=Octopus;Integrated Security=True'
+GMSA = 'CORP\\octopus$'
+LOGINS = ['sql:octopus_sql', GMSA, 'CORP\\LSYSOK$']
 MASTER_KEY = 'bWFzdGVyLWtleS1mb3ItdGVzdHM='
 ADMIN_KEY = octosim_testing.ADMIN_KEY
 
@@ -65,7 +69,7 @@ class Env(object):
             path = fh.write_fake_msi(os.path.join(self.downloads, 'Octopus.%s-x64.msi' % version), version)
             with open(path, 'rb') as handle:
                 self.msi[version] = hashlib.sha256(handle.read()).hexdigest()
-        fh.add_cluster_database(CONN, MASTER_KEY, root=self.fake_dir)
+        fh.add_cluster_database(CONN, MASTER_KEY, root=self.fake_dir, logins=LOGINS)
         common = {
             'ansible_connection': 'local',
             'ansible_python_interpreter': sys.executable,
@@ -154,7 +158,12 @@ def sim():
 
 @pytest.fixture
 def world(tmp_path, sim):
-    return Env(tmp_path, sim)
+    """One new node whose service runs as a gMSA, with Integrated Security: the database commands must run as
+    the gMSA (become), and its listen prefix needs a URL reservation."""
+    node = {'server_configure_connection_string': INTEGRATED, 'server_configure_service_username': GMSA}
+    env = Env(tmp_path, sim, hosts={'node1': node})
+    fh.set_knob('require_url_acls', True, host='node1', root=env.fake_dir)
+    return env
 
 
 def octopus_commands(state):
@@ -180,9 +189,19 @@ def test_fresh_node_joins_drained_and_rerun_changes_nothing(world):
     assert octopus_commands(state) == ['create-instance', 'database', 'configure', 'node', 'service']
     database = [c for c in state['octopus']['commands'] if c['command'] == 'database'][0]
     assert database['options']['masterkey'] == fh.MASK and database['options']['connectionstring'] == fh.MASK
+    service = state['octopus']['commands'][-1]
+    assert service['command'] == 'service' and service['options']['username'] == GMSA and 'password' not in service['options']
     assert state['services']['octopusdeploy']['state'] == 'running'
+    assert state['services']['octopusdeploy']['startup_error'] is None
+    assert state['url_acls'] == {'http://+:80/': GMSA}
+    # The commands that touch the database ran as the gMSA (become), the others as the WinRM user.
+    runners = dict((c['command'], c['runner']) for c in state['octopus']['commands'])
+    assert runners == {'list-instances': 'NODE1\\Administrator', 'create-instance': 'NODE1\\Administrator',
+                       'database': GMSA, 'configure': 'NODE1\\Administrator', 'node': GMSA,
+                       'service': 'NODE1\\Administrator'}, runners
     assert sorted(state['firewall_rules']) == ['Octopus Deploy Server OctopusServer TCP 10943',
                                                'Octopus Deploy Server OctopusServer TCP 80']
+    assert all(r['profiles'] == ['domain', 'private', 'public'] for r in state['firewall_rules'].values())
     assert_no_secret_on_disk(state)
     node = world.sim_node('node1')
     assert node['MaxConcurrentTasks'] == 0 and node['IsInMaintenanceMode'] is True and node['Version'] == VERSION
@@ -195,6 +214,10 @@ def test_fresh_node_joins_drained_and_rerun_changes_nothing(world):
     assert second.rc == 0, second.output[-4000:]
     assert second.recap()['changed'] == 0, second.output[-4000:]
     assert octopus_commands(world.state()) == octopus_commands(state)
+    # show-configuration reads the node's settings from the database: through WinRM alone it would log in as
+    # ANONYMOUS LOGON (the double hop); as the gMSA, whose service runs, it gets in.
+    shows = [c for c in world.state()['octopus']['commands'] if c['command'] == 'show-configuration']
+    assert shows and all(c['runner'] == GMSA for c in shows)
     assert world.result()['install']['action'] == 'none'
 
     # Promotion through the API (what node_promote does), then configure again: no re-drain.
@@ -243,6 +266,15 @@ MATRIX = {
     'choco': {'server_install_method': 'chocolatey', 'test_run_configure': False},
     'upgrade': {'test_run_configure': False},
     'sqllogin': {'server_configure_service_username': 'octopus_sql', 'server_configure_service_password': 'x'},
+    # Issue 10 section 2: an upgrade of a pinned package, a cached MSI, a custom INSTALLLOCATION.
+    'chocoup': {'server_install_method': 'chocolatey', 'test_run_configure': False},
+    'cached': {'test_run_configure': False},
+    'custom': {'server_install_msi_arguments': 'INSTALLLOCATION=D:\\Apps\\Octopus'},
+    # Issue 10 section 1: LocalSystem with Integrated Security, refused and opted in.
+    'lsys': {'server_configure_connection_string': INTEGRATED},
+    'lsysok': {'server_configure_connection_string': INTEGRATED, 'server_configure_allow_computer_account_login': 'true'},
+    # Issue 10 section 3: the join's task cap 0 / drain did not persist before the first start.
+    'lost': {},
 }
 
 
@@ -256,6 +288,18 @@ def matrix(tmp_path_factory):
         def preinstall(data):
             fh.install_msi_document(data, json.loads(fh.fake_msi_document(OLD_VERSION)))
         fh.update_state(preinstall, host='upgrade', root=world.fake_dir)
+
+        def preinstall_pinned(data):
+            fh.install_msi_document(data, json.loads(fh.fake_msi_document(OLD_VERSION)), source='chocolatey')
+            data['chocolatey']['packages']['octopusdeploy'] = {'name': 'octopusdeploy', 'version': OLD_VERSION,
+                                                               'pins': [OLD_VERSION], 'pinned': True}
+        fh.update_state(preinstall_pinned, host='chocoup', root=world.fake_dir)
+
+        def cache_msi(data):
+            with open(os.path.join(world.downloads, 'Octopus.%s-x64.msi' % VERSION)) as handle:
+                fh.put_file(data, 'C:\\ProgramData\\octopus.ha\\cache\\Octopus.%s-x64.msi' % VERSION, handle.read())
+        fh.update_state(cache_msi, host='cached', root=world.fake_dir)
+        fh.set_knob('octopus_node_settings_lost_on_start', True, host='lost', root=world.fake_dir)
         result = world.run()
         yield world, result
 
@@ -286,7 +330,8 @@ def test_chocolatey_installs_the_pinned_cluster_version(matrix):
     world, result = matrix
     assert result.recap('choco')['failed'] == 0, result.output[-4000:]
     state = world.state('choco')
-    assert state['chocolatey']['packages']['octopusdeploy'] == {'name': 'octopusdeploy', 'version': VERSION, 'pinned': True}
+    assert state['chocolatey']['packages']['octopusdeploy'] == {'name': 'octopusdeploy', 'version': VERSION, 'pinned': True,
+                                                                'pins': [VERSION]}
     assert fh.installed_octopus(state)['version'] == VERSION and state['downloads'] == []
 
 
@@ -303,3 +348,56 @@ def test_sql_login_as_service_account_is_refused(matrix):
     assert 'never the SQL user' in result.output
     assert 'Sql-Secret-42' not in result.output and MASTER_KEY not in result.output
     assert octopus_commands(world.state('sqllogin')) == []
+
+
+def test_a_pinned_chocolatey_package_is_unpinned_upgraded_and_pinned_again(matrix):
+    """Before: state=upgrade with pinned=true left the old version (choco skips pinned packages)."""
+    world, result = matrix
+    assert result.recap('chocoup')['failed'] == 0, result.output[-4000:]
+    package = world.state('chocoup')['chocolatey']['packages']['octopusdeploy']
+    assert package['version'] == VERSION and package['pins'] == [VERSION] and package['pinned'] is True
+    assert fh.installed_octopus(world.state('chocoup'))['version'] == VERSION
+
+
+def test_a_cached_msi_that_matches_the_checksum_is_not_fetched_again(matrix):
+    """Before: force=true with a checksum fetched the whole MSI on every run."""
+    world, result = matrix
+    assert result.recap('cached')['failed'] == 0, result.output[-4000:]
+    state = world.state('cached')
+    assert state['fetches'] == [] and fh.installed_octopus(state)['version'] == VERSION
+
+
+def test_a_custom_install_location_reaches_configure(matrix):
+    """Before: server_configure used its own default path and failed with "does not exist"."""
+    world, result = matrix
+    assert result.recap('custom')['failed'] == 0, result.output[-4000:]
+    exe = 'D:\\Apps\\Octopus\\Octopus.Server.exe'
+    assert world.result('custom')['install']['exe_path'] == exe
+    assert world.result('custom')['configure']['exe_path'] == exe
+    assert octopus_commands(world.state('custom')) == ['create-instance', 'database', 'configure', 'node', 'service']
+
+
+def test_localsystem_with_integrated_security_is_refused_before_any_change(matrix):
+    world, result = matrix
+    assert result.recap('lsys')['failed'] == 1
+    assert 'Refusing a fresh join' in result.output and 'gMSA' in result.output and 'LSYS$' in result.output
+    state = world.state('lsys')
+    assert octopus_commands(state) == [] and state['firewall_rules'] == {} and state['services'] == {}
+
+
+def test_localsystem_with_integrated_security_opted_in_runs_the_database_commands_as_system(matrix):
+    world, result = matrix
+    assert result.recap('lsysok')['failed'] == 0, result.output[-4000:]
+    runners = dict((c['command'], c['runner']) for c in world.state('lsysok')['octopus']['commands'])
+    assert runners['database'] == 'NT AUTHORITY\\SYSTEM' and runners['node'] == 'NT AUTHORITY\\SYSTEM'
+    assert world.state('lsysok')['url_acls'] == {}
+    assert world.sim_node('lsysok')['IsInMaintenanceMode'] is True
+
+
+def test_a_node_whose_join_settings_did_not_persist_is_drained_through_the_api(matrix):
+    """Before: the role only failed on the 200 ping and left the node running with task cap 5."""
+    world, result = matrix
+    assert result.recap('lost')['failed'] == 0, result.output[-4000:]
+    assert 'did not persist' in result.output
+    node = world.sim_node('lost')
+    assert node['MaxConcurrentTasks'] == 0 and node['IsInMaintenanceMode'] is True

@@ -323,3 +323,35 @@ def test_unreadable_folders_and_feeds_fail_closed():
     assert report['failed'] == ['shared_storage', 'external_feeds']
     assert 'AdministerSystem' in by_name(report)['shared_storage']['reason']
     assert 'FeedView' in by_name(report)['external_feeds']['reason']
+
+
+# --------------------------------------------------------------------------- reachability from outside (issue 10 section 4)
+
+def _external(**external):
+    base = dict(node_name='n1', external=dict({'from': 'localhost', 'url': 'http://10.0.0.5:80', 'prefixes': ['http://+:80/'],
+                                               'web': {'status': 418, 'msg': ''},
+                                               'comms': {'host': '10.0.0.5', 'port': 10943, 'failed': False, 'msg': ''}},
+                                              **external))
+    report = octopus_verify_report(base)
+    return dict((c['name'], c) for c in report['checks']), report
+
+
+def test_external_checks_pass_for_a_drained_node_reachable_from_outside():
+    checks, report = _external()
+    assert checks['external_web']['status'] == 'passed' and '418' in checks['external_web']['reason']
+    assert checks['external_comms']['status'] == 'passed'
+    assert report['passed'] is True
+
+
+@pytest.mark.parametrize('external, name, fragment', [
+    ({'url': None, 'prefixes': ['http://localhost:80/']}, 'external_web', 'bound to localhost'),
+    ({'web': {'status': 400, 'msg': 'Status code was 400'}}, 'external_web', 'Host header matches no listen prefix'),
+    ({'web': {'status': -1, 'msg': 'Connection refused'}}, 'external_web', 'Connection refused'),
+    ({'comms': {'host': '10.0.0.5', 'port': 10943, 'failed': True, 'msg': 'Timeout when waiting for 10.0.0.5:10943'}},
+     'external_comms', '10.0.0.5:10943 is not reachable from localhost'),
+])
+def test_external_checks_fail_and_name_the_cause(external, name, fragment):
+    checks, report = _external(**external)
+    assert checks[name]['status'] == 'failed'
+    assert fragment in checks[name]['reason']
+    assert name in report['failed']

@@ -31,6 +31,10 @@ ENV_HOST = 'OCTOHA_FAKE_HOST'
 ENV_DOWNLOADS = 'OCTOHA_FAKE_DOWNLOADS_DIR'
 ENV_SIM_URL = 'OCTOHA_SIM_URL'
 ENV_SIM_API_KEY = 'OCTOHA_SIM_API_KEY'
+ENV_RUNAS = 'OCTOHA_FAKE_RUNAS'
+ANONYMOUS = 'NT AUTHORITY\\ANONYMOUS LOGON'
+SYSTEM = 'NT AUTHORITY\\SYSTEM'
+LOCAL_SYSTEM_NAMES = ('', 'localsystem', 'local system', 'system', 'nt authority\\system', '.\\localsystem')
 
 OCTOPUS_EXE = 'C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe'
 OCTOPUS_REG_KEY = 'HKLM:\\SOFTWARE\\Octopus\\OctopusServer'
@@ -81,7 +85,9 @@ def new_state(host):
         'downloads': [],      # [{url, dest, sha256, size, time}]
         'services': {},       # name (lower) -> {name, display_name, state, start_mode, username, path, octopus_instance}
         'firewall_rules': {},  # name -> options
-        'chocolatey': {'packages': {}},  # name (lower) -> {name, version, pinned}
+        'chocolatey': {'packages': {}},  # name (lower) -> {name, version, pinned, pins: [versions]}
+        'fetches': [],        # every transfer win_get_url made: [{url, dest, replaced, time}]
+        'url_acls': {},       # HTTP.sys URL reservations: normalised URL -> account
         'octopus': {'instances': {}},   # instance name -> {InstanceName, ConfigurationFilePath, config: {dotted: value}}
         'knobs': {},          # test knobs, see README.md
         'calls': [],          # [{seq, time, module, params, check_mode, changed, failed, msg}]
@@ -180,10 +186,52 @@ def database_key(connection_string):
     return ('%s/%s' % (server, catalog)).lower()
 
 
-def add_cluster_database(connection_string, master_key, root=None):
-    """Test setup: an existing Octopus database that new nodes join with ``master_key``."""
+def add_cluster_database(connection_string, master_key, root=None, logins=None):
+    """Test setup: an existing Octopus database that new nodes join with ``master_key``.
+
+    ``logins``: the SQL Server logins that may connect - Windows accounts (``CORP\\svc``, computer
+    accounts ``CORP\\NODE$``) and SQL logins (``sql:<user>``). None: any login except anonymous.
+    """
     with cluster_transaction(root) as data:
-        data['databases'][database_key(connection_string)] = {'master_key': master_key}
+        data['databases'][database_key(connection_string)] = {'master_key': master_key, 'logins': logins}
+
+
+def connection_parts(connection_string):
+    """Lower-cased key -> value of a connection string (test-only and simple: no quoted ';')."""
+    parts = {}
+    for item in (connection_string or '').split(';'):
+        if '=' in item:
+            key, value = item.split('=', 1)
+            parts[' '.join(key.split()).lower()] = value.strip().strip('\'"')
+    return parts
+
+
+def integrated_security(connection_string):
+    parts = connection_parts(connection_string)
+    value = parts.get('integrated security', parts.get('trusted_connection', 'false')).lower()
+    return value in ('true', 'yes', 'sspi')
+
+
+def sql_connect(connection_string, network_identity, root=None):
+    """Connect to the cluster database as SQL Server would see it; returns the login or raises FakeHostError.
+
+    ``network_identity`` is the Windows account a second hop authenticates as (None: the session has
+    no credentials to pass on, so SQL Server sees ANONYMOUS LOGON).
+    """
+    parts = connection_parts(connection_string)
+    if integrated_security(connection_string):
+        login = network_identity or ANONYMOUS
+    else:
+        login = 'sql:%s' % (parts.get('user id') or parts.get('uid') or parts.get('user') or '')
+    with cluster_transaction(root) as data:
+        db = data['databases'].get(database_key(connection_string))
+    shown = login[4:] if login.startswith('sql:') else login
+    if db is None:
+        raise FakeHostError("Cannot open database requested by the login. The login failed. Login failed for user '%s'." % shown)
+    allowed = db.get('logins')
+    if login == ANONYMOUS or (allowed is not None and login.lower() not in [a.lower() for a in allowed]):
+        raise FakeHostError("Login failed for user '%s'." % shown)
+    return login
 
 
 # ---------------------------------------------------------------- files and registry
@@ -362,6 +410,62 @@ def octopus_service_name(instance):
     return 'OctopusDeploy' if instance == 'OctopusServer' else 'OctopusDeploy: %s' % instance
 
 
+# ---------------------------------------------------------------- who runs a command
+
+def domain(data):
+    return data['knobs'].get('domain') or 'CORP'
+
+
+def computer_account(data):
+    """How SYSTEM (and a LocalSystem service) appears on the network: the computer account."""
+    return '%s\\%s$' % (domain(data), data['host'].upper())
+
+
+def is_local_system(name):
+    return (name or '').strip().lower() in LOCAL_SYSTEM_NAMES
+
+
+def service_identity(data, username):
+    """The network identity of a service running as ``username``."""
+    return computer_account(data) if is_local_system(username) else username
+
+
+def _has_logon_session(data, user):
+    return any(svc.get('state') == 'running' and (svc.get('username') or '').lower() == user.lower()
+               for svc in data['services'].values())
+
+
+def runner(data):
+    """Who runs the current stand-in: ``{how, user, network}`` (network: the identity a second hop sees, or None).
+
+    From ``$OCTOHA_FAKE_RUNAS`` (set by the action plugin). Raises FakeHostError like runas does when
+    the logon is refused: a logon type in the knob ``denied_logon_types`` (``{account: [types]}``) or
+    a password that differs from the knob ``account_passwords`` (``{account: password}``).
+    """
+    raw = os.environ.get(ENV_RUNAS)
+    info = json.loads(raw) if raw else {'how': 'winrm', 'user': '', 'delegation': False}
+    if info.get('how') != 'become':
+        user = info.get('user') or '%s\\Administrator' % data['host'].upper()
+        return {'how': 'winrm', 'user': user, 'network': user if info.get('delegation') else None}
+    user = info.get('user') or ''
+    if user.upper() in ('SYSTEM', SYSTEM):
+        return {'how': 'become', 'user': SYSTEM, 'network': computer_account(data)}
+    logon_type = info.get('logon_type') or 'interactive'
+    denied = dict((k.lower(), v) for k, v in (data['knobs'].get('denied_logon_types') or {}).items())
+    if logon_type in (denied.get(user.lower()) or []):
+        raise FakeHostError('Failed to become user %s: LogonUser failed (Logon failure: the user has not been granted the '
+                            'requested logon type at this computer, Win32ErrorCode 1385)' % user)
+    if info.get('password'):
+        known = dict((k.lower(), v) for k, v in (data['knobs'].get('account_passwords') or {}).items())
+        if user.lower() in known and known[user.lower()] != info['password']:
+            raise FakeHostError('Failed to become user %s: LogonUser failed (The user name or password is incorrect, '
+                                'Win32ErrorCode 1326)' % user)
+        return {'how': 'become', 'user': user, 'network': None if logon_type == 'network' else user}
+    # No password: runas duplicates a logon session of the account (its running service), else S4U,
+    # whose token has no credentials for the network.
+    return {'how': 'become', 'user': user, 'network': user if _has_logon_session(data, user) else None}
+
+
 # ---------------------------------------------------------------- call log and redaction
 
 def redact(value, secrets):
@@ -399,14 +503,33 @@ def calls(data, module_name=None):
     return [c for c in data['calls'] if module_name is None or c['module'] == module_name]
 
 
-def run_stand_in(module, module_name, handler):
+def unmodelled(module, spec, modelled):
+    """Options of the real module that the stand-in does not implement but the task set (not to their default)."""
+    out = []
+    for name, option in sorted((spec or {}).items()):
+        if name in (modelled or ()) or name.startswith('_'):
+            continue
+        value = module.params.get(name)
+        if value is not None and value != option.get('default'):
+            out.append(name)
+    return out
+
+
+def run_stand_in(module, module_name, handler, spec=None, modelled=None):
     """Run ``handler(module, state) -> result dict`` against the host and exit the module.
+
+    ``spec``/``modelled``: the real module's options and those the stand-in implements; a task that
+    sets any other option fails (the stand-in would silently ignore it).
 
     The handler changes ``state`` freely; in check mode those changes are thrown away (only the call
     log is kept).  ``FakeHostError`` becomes ``fail_json``.  Parameters are logged with no_log values
     masked; when the whole task is ``no_log`` the log keeps only the parameter names.
     """
     secrets = list(getattr(module, 'no_log_values', ()) or ())
+    ignored = unmodelled(module, spec, modelled) if spec is not None else []
+    if ignored:
+        module.fail_json(msg='The %s stand-in does not model the option(s) %s; extend it (tests/fake_windows/README.md) '
+                             'before a role uses them.' % (module_name, ', '.join(ignored)))
     params = dict((k, v) for k, v in module.params.items() if v is not None)
     if getattr(module, 'no_log', False):
         logged = {'_no_log': True, 'keys': sorted(params)}
@@ -416,6 +539,8 @@ def run_stand_in(module, module_name, handler):
         with transaction() as data:
             work = copy.deepcopy(data)
             try:
+                who = runner(work)
+                logged = dict(logged, _runner={'how': who['how'], 'user': who['user']}) if who['how'] == 'become' else logged
                 result = handler(module, work) or {}
             except FakeHostError as exc:
                 record_call(data, module_name, logged, module.check_mode, failed=True, msg=redact(exc.msg, secrets))
@@ -483,13 +608,39 @@ def read_msi(data, msi_path):
     return doc
 
 
-def msi_install(data, msi_path, log_path=None):
+def msi_properties(arguments):
+    """``PROP=value`` pairs of msiexec arguments (a string or a list), upper-case names."""
+    if isinstance(arguments, (list, tuple)):
+        arguments = ' '.join(str(a) for a in arguments)
+    found = {}
+    for match in re.finditer(r'([A-Za-z_][A-Za-z0-9_.]*)=("[^"]*"|\S+)', arguments or ''):
+        found[match.group(1).upper()] = match.group(2).strip('"')
+    return found
+
+
+def relocate_msi_document(doc, location):
+    """The MSI document installed into ``location`` (the INSTALLLOCATION property)."""
+    location = location.rstrip('\\')
+    old = doc.get('InstallLocation') or ''
+    doc = dict(doc, InstallLocation=location)
+    doc['Files'] = dict((location + path[len(old):] if old and path.lower().startswith(old.lower()) else path, version)
+                        for path, version in (doc.get('Files') or {}).items())
+    doc['Registry'] = dict((key, dict(values, InstallLocation=location + '\\') if 'InstallLocation' in values else values)
+                           for key, values in (doc.get('Registry') or {}).items())
+    return doc
+
+
+def msi_install(data, msi_path, log_path=None, arguments=None):
     """Install a fake MSI like ``msiexec /i <msi> /quiet /norestart /l*v <log>``; returns (rc, message).
 
     rc: knob ``msi_exit_code`` (0 default; 3010 installs and asks for a reboot; other codes install
-    nothing), 1638 when a newer version of the product is installed.
+    nothing), 1638 when a newer version of the product is installed. ``INSTALLLOCATION=<folder>`` in
+    ``arguments`` installs into that folder (and the registry's InstallLocation names it).
     """
     doc = read_msi(data, msi_path)
+    location = msi_properties(arguments).get('INSTALLLOCATION')
+    if location:
+        doc = relocate_msi_document(doc, location)
     rc = int(data['knobs'].get('msi_exit_code', 0) or 0)
     for product in data['products'].values():
         if product.get('upgrade_code') == doc.get('UpgradeCode') and _vtuple(product['version']) > _vtuple(doc['ProductVersion']):

@@ -9,6 +9,23 @@ Instances live in ``data['octopus']['instances'][Name]`` with a flat dotted ``co
 service is ``data['services']['octopusdeploy...']``.  Starting the service registers the node in
 the Octopus simulator (``POST $OCTOHA_SIM_URL/_sim/nodes``); stopping it calls ``.../stop``.
 Exit codes: 0 ok, 1 controlled failure, 2 unknown command.
+
+Who reaches the database (``fh.sql_connect``):
+
+* ``database`` without ``--create`` only saves the connection string and the master key in the
+  instance's configuration: it does not connect (the CLI help: "Sets the database connection
+  string to use, and saves it in the config file"). ``--create`` connects as the runner.
+* ``show-configuration`` and ``node`` read or write node settings in the database once the node has
+  a record there (after its first start), as the runner (``fh.runner``): through WinRM without
+  delegation SQL Server sees ANONYMOUS LOGON with Integrated Security (the double hop). Before the
+  first start they use the configuration file only (UNCERTAIN on a real server; the role runs them
+  as the database identity either way, and reads the node back through the API after the start).
+* The service connects as its own account (LocalSystem: the computer account). When that login
+  fails, or the master key does not match the database's, or (knob ``require_url_acls``) a
+  non-LocalSystem account has no URL reservation for a listen prefix, the service runs but never
+  registers its node: the readiness wait times out, as on a real node.
+* Knob ``octopus_node_settings_lost_on_start``: the first start registers the node with the
+  default task cap 5, undrained, as if ``node --taskCap=0 --drain=true`` had not persisted.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -217,30 +234,51 @@ def cmd_delete_instance(data, opts, out):
     out.append("Deleted instance '%s'" % inst['InstanceName'])
 
 
+def _connect(data, conn, identity):
+    """Connect to the database as ``identity`` (network identity or None); ExeError on a failed login."""
+    try:
+        return fh.sql_connect(conn, identity)
+    except fh.FakeHostError as exc:
+        raise ExeError('Error connecting to the database: %s' % exc.msg)
+
+
+def _runner_connect(data, inst):
+    """Node settings live in the database once the node has a record (after its first start)."""
+    conn = inst['config'].get('Octopus.Storage.ExternalDatabaseConnectionString')
+    if conn and inst.get('ever_started'):
+        _connect(data, conn, fh.runner(data)['network'])
+
+
+def _master_sha(master):
+    return hashlib.sha256(str(master).encode()).hexdigest()
+
+
 def cmd_database(data, opts, out):
     inst = _instance(data, opts)
     conn = opts.get('connectionstring')
-    if not conn or conn is True:
-        raise ExeError('--connectionString is required')
-    key = fh.database_key(conn)
+    if conn is True:
+        raise ExeError('--connectionString needs a value')
+    conn = conn or inst['config'].get('Octopus.Storage.ExternalDatabaseConnectionString')
+    if not conn:
+        raise ExeError('No connection string: pass --connectionString')
     master = opts.get('masterkey')
-    with fh.cluster_transaction() as cluster:
-        dbs = cluster['databases']
-        if key in dbs:
-            if not master or master is True:
-                raise ExeError('The database %s already contains an Octopus Server schema. Joining an existing '
-                               'database requires its --masterKey.' % key)
-            if dbs[key]['master_key'] != master:
-                raise ExeError('The master key supplied does not match the master key of the database %s.' % key)
-            out.append('Database already exists; the master key matches.')
-        elif opts.get('create'):
-            dbs[key] = {'master_key': master if master and master is not True else 'generated-' + key}
-            out.append('Creating database %s' % key)
+    if master is True:
+        raise ExeError('--masterKey needs a value')
+    if opts.get('create'):
+        key = fh.database_key(conn)
+        with fh.cluster_transaction() as cluster:
+            exists = key in cluster['databases']
+        if exists:
+            _connect(data, conn, fh.runner(data)['network'])
+            out.append('The database already exists; nothing was created.')
         else:
-            raise ExeError('The database %s does not exist. Use --create to create it.' % key)
+            with fh.cluster_transaction() as cluster:
+                cluster['databases'][key] = {'master_key': master or 'generated-' + key, 'logins': None}
+            out.append('Creating database %s' % key)
     inst['config']['Octopus.Storage.ExternalDatabaseConnectionString'] = conn
-    inst['master_key_sha256'] = hashlib.sha256(str(master).encode()).hexdigest() if master else None
-    out.append('Database connection string and master key saved.')
+    if master:
+        inst['master_key_sha256'] = _master_sha(master)
+    out.append('Database connection string%s saved.' % (' and master key' if master else ''))
 
 
 def cmd_configure(data, opts, out):
@@ -271,11 +309,54 @@ def _start(data, inst, out):
         out.append('Service is already running')
         return
     svc['state'] = 'running'
+    first = not inst.get('ever_started')
     inst['ever_started'] = True
+    problem = _startup_problem(data, inst, svc)
+    svc['startup_error'] = problem
+    if problem:
+        # The Windows service runs, but the server never gets to the database: no node record.
+        out.append("Service '%s' started" % svc['name'])
+        return
     if fh.sim_url():
-        fh.sim_request('POST', '/_sim/nodes', _sim_node_body(data, inst))
+        body = _sim_node_body(data, inst)
+        if first and data['knobs'].get('octopus_node_settings_lost_on_start'):
+            body.update(MaxConcurrentTasks=5, IsInMaintenanceMode=False)
+        fh.sim_request('POST', '/_sim/nodes', body)
         out.append('Registered node %s with the cluster' % inst['config'].get('Octopus.Server.NodeName'))
     out.append("Service '%s' started" % svc['name'])
+
+
+def _startup_problem(data, inst, svc):
+    """Why the started server cannot work (logged, like the server's own log), or None."""
+    conn = inst['config'].get('Octopus.Storage.ExternalDatabaseConnectionString')
+    try:
+        fh.sql_connect(conn, fh.service_identity(data, svc.get('username')))
+    except fh.FakeHostError as exc:
+        return 'The database could not be reached as %s: %s' % (fh.service_identity(data, svc.get('username')), exc.msg)
+    with fh.cluster_transaction() as cluster:
+        db = cluster['databases'].get(fh.database_key(conn)) or {}
+    if db.get('master_key') and inst.get('master_key_sha256') != _master_sha(db['master_key']):
+        return 'The master key does not match the master key of the database.'
+    if data['knobs'].get('require_url_acls') and not fh.is_local_system(svc.get('username')):
+        acls = dict((k.lower(), v) for k, v in (data.get('url_acls') or {}).items())
+        for prefix in str(inst['config'].get('Octopus.WebPortal.ListenPrefixes') or '').replace(';', ',').split(','):
+            url = _normal_prefix(prefix)
+            if url and (acls.get(url) or '').lower() != (svc.get('username') or '').lower():
+                return ('HttpListenerException: Access is denied: %s has no URL reservation for %s (netsh http add urlacl)'
+                        % (svc.get('username'), url))
+    return None
+
+
+def _normal_prefix(prefix):
+    text = prefix.strip().lower()
+    if not text:
+        return None
+    scheme, rest = text.split('://', 1)
+    hostport, dummy, path = rest.partition('/')
+    if ':' not in hostport.strip('[]') or hostport.endswith(']'):
+        hostport += ':443' if scheme == 'https' else ':80'
+    path = '/' + path if path else '/'
+    return '%s://%s%s' % (scheme, hostport, path if path.endswith('/') else path + '/')
 
 
 def _stop(data, inst, out):
@@ -288,7 +369,7 @@ def _stop(data, inst, out):
         return
     svc['state'] = 'stopped'
     node = inst['config'].get('Octopus.Server.NodeName')
-    if fh.sim_url() and node:
+    if fh.sim_url() and node and not svc.get('startup_error'):
         fh.sim_request('POST', '/_sim/nodes/%s/stop' % node)
     out.append("Service '%s' stopped" % svc['name'])
 
@@ -352,6 +433,7 @@ def cmd_service(data, opts, out):
 
 def cmd_node(data, opts, out):
     inst = _instance(data, opts)
+    _runner_connect(data, inst)
     cfg = inst['config']
     changes = {}
     if 'taskcap' in opts:
@@ -416,6 +498,7 @@ def effective_config(data, inst):
 
 def cmd_show_configuration(data, opts, out):
     inst = _instance(data, opts)
+    _runner_connect(data, inst)
     fmt = str(opts.get('format', 'xml')).lower()
     cfg = effective_config(data, inst)
     junk = data['knobs'].get('octopus_show_config_junk')
@@ -490,7 +573,7 @@ def run(data, argv):
             raise ExeError('Simulated failure of %s (knob octopus_fail_commands)' % command)
         COMMANDS[command](data, opts, out)
         log = data.setdefault('octopus', {}).setdefault('commands', [])
-        log.append({'command': command, 'options': dict(
+        log.append({'command': command, 'runner': fh.runner(data)['user'], 'options': dict(
             (k, fh.MASK if k in SECRET_OPTIONS else v) for k, v in sorted(opts.items()))})
     except ExeError as exc:
         return exc.rc, '\n'.join(out) + ('\n' if out else ''), exc.msg + '\n'

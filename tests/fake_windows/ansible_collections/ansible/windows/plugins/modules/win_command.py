@@ -21,6 +21,22 @@ from ansible_collections.ansible.windows.plugins.module_utils import _fake_host 
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_octopus_server as octo
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    _raw_params=dict(type='str'),
+    argv=dict(type='list', elements='str'),
+    chdir=dict(type='path'),
+    cmd=dict(type='str'),
+    creates=dict(type='path'),
+    output_encoding_override=dict(type='str'),
+    removes=dict(type='path'),
+    stdin=dict(type='str'),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset(['_raw_params', 'argv', 'chdir', 'cmd', 'creates', 'output_encoding_override', 'removes', 'stdin'])
+
+
 def run_msiexec(data, argv):
     args = [a.lower() for a in argv[1:]]
     if '/i' not in args and '/x' not in args:
@@ -91,21 +107,12 @@ def handler(module, data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            _raw_params=dict(type='str'),
-            cmd=dict(type='str'),
-            argv=dict(type='list', elements='str'),
-            creates=dict(type='path'),
-            removes=dict(type='path'),
-            chdir=dict(type='path'),
-            stdin=dict(type='str'),
-            output_encoding_override=dict(type='str'),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_one_of=[['_raw_params', 'argv', 'cmd']],
         mutually_exclusive=[['_raw_params', 'argv', 'cmd']],
         supports_check_mode=False,
     )
-    fh.run_stand_in(module, 'ansible.windows.win_command', handler)
+    fh.run_stand_in(module, 'ansible.windows.win_command', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

@@ -11,6 +11,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    path=dict(type='path', aliases=['dest', 'name'], required=True),
+    state=dict(type='str', choices=['absent', 'directory', 'file', 'touch']),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset(['path', 'state'])
+
+
 def handler(module, data):
     path = module.params['path']
     state = module.params['state']
@@ -42,13 +52,10 @@ def handler(module, data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type='path', required=True, aliases=['dest', 'name']),
-            state=dict(type='str', choices=['absent', 'directory', 'file', 'touch']),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    fh.run_stand_in(module, 'ansible.windows.win_file', handler)
+    fh.run_stand_in(module, 'ansible.windows.win_file', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

@@ -18,7 +18,12 @@ same parameters and the same ``$Ansible.Result`` shape:
 ``shared-folder`` (Test-OctopusSharedFolder.ps1)
     Checks each folder in the fake host's file system (``files``): it must be a directory; it is
     writable unless listed in the knob ``unwritable_paths``. The identity is the knob
-    ``powershell_identity`` (default ``<HOST>\\Administrator``). Nothing is left behind.
+    ``powershell_identity``, else who runs the task (``fh.runner``: the WinRM user, or the become
+    user); a UNC path is unreachable when that logon has no network credentials (the double hop).
+    Nothing is left behind.
+``url-acl`` (Set-OctopusUrlAcl.ps1, server_configure)
+    Adds the HTTP.sys URL reservations ``Reservations`` (``[{url, user}]``) to ``url_acls`` where
+    they are missing or held by another account; ``changed`` only when one was added or replaced.
 
 Any other script fails: the stand-in does not run arbitrary PowerShell.
 """
@@ -32,12 +37,35 @@ import socket
 import ssl
 import time
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
 
 MARKER_RE = re.compile(r'^#\s*octopus\.ha probe:\s*(\S+)\s*$', re.MULTILINE)
+
+
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    arguments=dict(type='list', elements='str'),
+    chdir=dict(type='str'),
+    creates=dict(type='str'),
+    depth=dict(type='int', default=2),
+    error_action=dict(type='str', default='continue', choices=['silently_continue', 'continue', 'stop']),
+    executable=dict(type='str'),
+    parameters=dict(type='dict'),
+    path=dict(type='str'),
+    remote_src=dict(type='bool', default=False),
+    removes=dict(type='str'),
+    script=dict(type='str'),
+    sensitive_parameters=dict(type='list', elements='dict'),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset([
+    'arguments', 'chdir', 'creates', 'depth', 'error_action', 'executable', 'parameters', 'path',
+    'remote_src', 'removes', 'script',
+])
 
 
 def _thumbprint(value):
@@ -95,12 +123,15 @@ def probe_tentacle(target, timeout):
     return result
 
 
-def probe_http(endpoint, timeout):
+def probe_http(endpoint, timeout, proxy=''):
+    """Proxy: '' = the default (here: none, the fake host has no Internet Options), 'none', or a proxy URL."""
     start = time.time()
-    result = dict(uri=endpoint.get('uri'), reachable=False, status_code=None, error=None, elapsed_ms=0)
+    result = dict(uri=endpoint.get('uri'), reachable=False, status_code=None, error=None, elapsed_ms=0, tls_fallback=False)
+    handlers = [HTTPSHandler(context=ssl.create_default_context()),
+                ProxyHandler({} if proxy in ('', 'none') else {'http': proxy, 'https': proxy})]
     try:
-        with urlopen(Request(endpoint.get('uri'), headers={'User-Agent': 'octopus.ha-node-verify'}),
-                     timeout=timeout, context=ssl.create_default_context()) as resp:
+        with build_opener(*handlers).open(Request(endpoint.get('uri'), headers={'User-Agent': 'octopus.ha-node-verify'}),
+                                          timeout=timeout) as resp:
             result.update(reachable=True, status_code=resp.getcode())
     except HTTPError as exc:
         result.update(reachable=True, status_code=exc.code)
@@ -112,7 +143,8 @@ def probe_http(endpoint, timeout):
 
 def probe_folders(data, folders):
     unwritable = set(fh.path_key(p) for p in (data['knobs'].get('unwritable_paths') or []))
-    identity = data['knobs'].get('powershell_identity') or '%s\\Administrator' % data['host'].upper()
+    who = fh.runner(data)
+    identity = data['knobs'].get('powershell_identity') or who['user']
     results = []
     for name in sorted(folders or {}):
         path = folders[name]
@@ -120,6 +152,9 @@ def probe_folders(data, folders):
         node = fh.get_file(data, path) if path else None
         if not path:
             entry['error'] = 'the API returned an empty path'
+        elif path.startswith('\\\\') and not who['network'] and not data['knobs'].get('powershell_identity'):
+            # The double hop: this logon has no credentials to present to the file server.
+            entry['error'] = 'the folder does not exist or is not reachable as %s' % identity
         elif not node or not node.get('isdir'):
             entry['error'] = 'the folder does not exist or is not reachable as %s' % identity
         elif fh.path_key(path) in unwritable:
@@ -128,6 +163,22 @@ def probe_folders(data, folders):
             entry.update(exists=True, writable=True)
         results.append(entry)
     return dict(identity=identity, folders=results)
+
+
+def url_acls(data, reservations):
+    """Set-OctopusUrlAcl.ps1: ``netsh http add urlacl url=<url> user=<user>`` where it is missing (replacing
+    a reservation held by another account)."""
+    acls = data.setdefault('url_acls', {})
+    added, replaced, kept = [], [], []
+    for item in reservations:
+        url, user = str(item.get('url')), str(item.get('user'))
+        owner = acls.get(url)
+        if owner is not None and owner.lower() == user.lower():
+            kept.append(url)
+            continue
+        (replaced if owner is not None else added).append(url)
+        acls[url] = user
+    return dict(added=added, replaced=replaced, kept=kept), bool(added or replaced)
 
 
 def handler(module, data):
@@ -144,9 +195,13 @@ def handler(module, data):
         value = dict(targets=[probe_tentacle(t, timeout) for t in params.get('Targets') or []])
     elif probe == 'http-endpoint':
         timeout = int(params.get('TimeoutSeconds') or 10)
-        value = dict(endpoints=[probe_http(e, timeout) for e in params.get('Endpoints') or []])
+        value = dict(endpoints=[probe_http(e, timeout, params.get('Proxy') or '') for e in params.get('Endpoints') or []])
     elif probe == 'shared-folder':
         value = probe_folders(data, params.get('Folders'))
+    elif probe == 'url-acl':
+        value, changed = url_acls(data, params.get('Reservations') or [])
+        return {'changed': changed, 'result': value, 'host_out': '', 'host_err': '', 'output': [], 'error': [],
+                'warning': [], 'verbose': [], 'debug': [], 'information': [], '_log': {'probe': probe}}
     else:
         raise fh.FakeHostError('the win_powershell stand-in does not know the probe %s' % probe)
     # The probe scripts set $Ansible.Changed = $false.
@@ -156,24 +211,12 @@ def handler(module, data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            arguments=dict(type='list', elements='str'),
-            chdir=dict(type='str'),
-            creates=dict(type='str'),
-            depth=dict(type='int', default=2),
-            error_action=dict(type='str', default='continue', choices=['silently_continue', 'continue', 'stop']),
-            executable=dict(type='str'),
-            parameters=dict(type='dict'),
-            path=dict(type='str'),
-            remote_src=dict(type='bool', default=False),
-            removes=dict(type='str'),
-            script=dict(type='str'),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[['path', 'script']],
         required_one_of=[['path', 'script']],
         supports_check_mode=True,
     )
-    fh.run_stand_in(module, 'ansible.windows.win_powershell', handler)
+    fh.run_stand_in(module, 'ansible.windows.win_powershell', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

@@ -11,6 +11,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    name=dict(type='str', aliases=['entry', 'value', 'property']),
+    path=dict(type='str', aliases=['key'], required=True),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset(['name', 'path'])
+
+
 def handler(module, data):
     path = module.params['path']
     key = data['registry'].get(path.lower())
@@ -31,13 +41,10 @@ def handler(module, data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type='str', required=True, aliases=['key']),
-            name=dict(type='str', aliases=['entry', 'value']),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    fh.run_stand_in(module, 'ansible.windows.win_reg_stat', handler)
+    fh.run_stand_in(module, 'ansible.windows.win_reg_stat', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

@@ -14,6 +14,41 @@ from ansible_collections.ansible.windows.plugins.module_utils import _fake_octop
 SYSTEM = ('localsystem', 'nt authority\\system', '.\\localsystem')
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    dependencies=dict(type='list', elements='str'),
+    dependency_action=dict(type='str', default='set', choices=['add', 'remove', 'set']),
+    description=dict(type='str'),
+    desktop_interact=dict(type='bool', default=False),
+    display_name=dict(type='str'),
+    error_control=dict(type='str', choices=['critical', 'ignore', 'normal', 'severe']),
+    failure_actions=dict(type='list', elements='dict'),
+    failure_actions_on_non_crash_failure=dict(type='bool'),
+    failure_command=dict(type='str'),
+    failure_reboot_msg=dict(type='str'),
+    failure_reset_period_sec=dict(type='raw', aliases=['failure_reset_period']),
+    force_dependent_services=dict(type='bool', default=False),
+    load_order_group=dict(type='str'),
+    name=dict(type='str', required=True),
+    password=dict(type='str', no_log=True),
+    path=dict(type='str'),
+    pre_shutdown_timeout_ms=dict(type='raw', aliases=['pre_shutdown_timeout']),
+    required_privileges=dict(type='list', elements='str'),
+    service_type=dict(type='str', choices=['user_own_process', 'user_share_process', 'win32_own_process', 'win32_share_process']),
+    sid_info=dict(type='str', choices=['none', 'restricted', 'unrestricted']),
+    start_mode=dict(type='str', choices=['auto', 'delayed', 'disabled', 'manual']),
+    state=dict(type='str', choices=['absent', 'paused', 'started', 'stopped', 'restarted']),
+    update_password=dict(type='str', choices=['always', 'on_create']),
+    username=dict(type='str'),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset([
+    'dependencies', 'dependency_action', 'description', 'display_name', 'force_dependent_services', 'name',
+    'password', 'path', 'start_mode', 'state', 'update_password', 'username',
+])
+
+
 def _result(svc):
     if svc is None:
         return {'exists': False}
@@ -101,23 +136,10 @@ def handler(module, data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', choices=['absent', 'paused', 'started', 'stopped', 'restarted']),
-            start_mode=dict(type='str', choices=['auto', 'delayed', 'disabled', 'manual']),
-            username=dict(type='str'),
-            password=dict(type='str', no_log=True),
-            update_password=dict(type='str', choices=['always', 'on_create'], no_log=False),
-            path=dict(type='str'),
-            display_name=dict(type='str'),
-            description=dict(type='str'),
-            dependencies=dict(type='list', elements='str'),
-            dependency_action=dict(type='str', default='set', choices=['add', 'remove', 'set']),
-            force_dependent_services=dict(type='bool', default=False),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    fh.run_stand_in(module, 'ansible.windows.win_service', handler)
+    fh.run_stand_in(module, 'ansible.windows.win_service', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

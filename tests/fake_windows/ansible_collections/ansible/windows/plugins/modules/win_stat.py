@@ -13,6 +13,19 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    checksum_algorithm=dict(type='str', default='sha1', choices=['md5', 'sha1', 'sha256', 'sha384', 'sha512']),
+    follow=dict(type='bool', default=False),
+    get_checksum=dict(type='bool', default=True),
+    get_size=dict(type='bool', default=True),
+    path=dict(type='path', aliases=['dest', 'name'], required=True),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset(['checksum_algorithm', 'follow', 'get_checksum', 'get_size', 'path'])
+
+
 def handler(module, data):
     path = module.params['path']
     entry = fh.get_file(data, path)
@@ -50,16 +63,10 @@ def handler(module, data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type='path', required=True, aliases=['dest', 'name']),
-            get_checksum=dict(type='bool', default=True),
-            get_size=dict(type='bool', default=True),
-            checksum_algorithm=dict(type='str', default='sha1', choices=['md5', 'sha1', 'sha256', 'sha384', 'sha512']),
-            follow=dict(type='bool', default=False),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    fh.run_stand_in(module, 'ansible.windows.win_stat', handler)
+    fh.run_stand_in(module, 'ansible.windows.win_stat', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

@@ -19,6 +19,24 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    connect_timeout=dict(type='int', default=5),
+    delay=dict(type='int'),
+    exclude_hosts=dict(type='list', elements='str'),
+    host=dict(type='str', default='127.0.0.1'),
+    path=dict(type='path'),
+    port=dict(type='int'),
+    regex=dict(type='str', aliases=['search_regex', 'regexp']),
+    sleep=dict(type='int', default=1),
+    state=dict(type='str', default='started', choices=['absent', 'drained', 'present', 'started', 'stopped']),
+    timeout=dict(type='int', default=300),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset(['connect_timeout', 'delay', 'exclude_hosts', 'host', 'path', 'port', 'regex', 'sleep', 'state', 'timeout'])
+
+
 def _port_open(host, port, connect_timeout):
     try:
         sock = socket.create_connection((host, port), timeout=connect_timeout)
@@ -51,21 +69,10 @@ def handler(module, data):  # pylint: disable=unused-argument
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            connect_timeout=dict(type='int', default=5),
-            delay=dict(type='int'),
-            exclude_hosts=dict(type='list', elements='str'),
-            host=dict(type='str', default='127.0.0.1'),
-            path=dict(type='path'),
-            port=dict(type='int'),
-            regex=dict(type='str', aliases=['search_regex', 'regexp']),
-            sleep=dict(type='int', default=1),
-            state=dict(type='str', default='started', choices=['absent', 'drained', 'present', 'started', 'stopped']),
-            timeout=dict(type='int', default=300),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    fh.run_stand_in(module, 'ansible.windows.win_wait_for', handler)
+    fh.run_stand_in(module, 'ansible.windows.win_wait_for', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

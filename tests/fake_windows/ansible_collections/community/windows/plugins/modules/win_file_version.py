@@ -11,6 +11,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    path=dict(type='path', required=True),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset(['path'])
+
+
 def handler(module, data):
     path = module.params['path']
     entry = fh.get_file(data, path)
@@ -30,8 +39,8 @@ def handler(module, data):
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(path=dict(type='path', required=True)), supports_check_mode=True)
-    fh.run_stand_in(module, 'community.windows.win_file_version', handler)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    fh.run_stand_in(module, 'community.windows.win_file_version', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':

@@ -14,6 +14,33 @@ KEYS = ('enabled', 'group', 'direction', 'action', 'description', 'localip', 're
         'program', 'service', 'protocol', 'profiles')
 
 
+# The real module's options (names, types, defaults, choices) from its documentation;
+# tests/fake_windows/test_stand_in_specs.py compares them with the dependency collections.
+ARGUMENT_SPEC = dict(
+    action=dict(type='str', choices=['allow', 'block']),
+    description=dict(type='str'),
+    direction=dict(type='str', choices=['in', 'out']),
+    enabled=dict(type='bool', aliases=['enable']),
+    group=dict(type='str'),
+    icmp_type_code=dict(type='list', elements='str'),
+    localip=dict(type='str'),
+    localport=dict(type='str'),
+    name=dict(type='str'),
+    profiles=dict(type='list', elements='str', aliases=['profile']),
+    program=dict(type='str'),
+    protocol=dict(type='str'),
+    remoteip=dict(type='str'),
+    remoteport=dict(type='str'),
+    service=dict(type='str'),
+    state=dict(type='str', default='present', choices=['absent', 'present']),
+)
+# The options this stand-in implements; any other option given a non-default value fails the task.
+MODELLED = frozenset([
+    'action', 'description', 'direction', 'enabled', 'group', 'localip', 'localport', 'name', 'profiles',
+    'program', 'protocol', 'remoteip', 'remoteport', 'service', 'state',
+])
+
+
 def handler(module, data):
     p = module.params
     rules = data['firewall_rules']
@@ -38,26 +65,10 @@ def handler(module, data):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type='str', required=True),
-            state=dict(type='str', default='present', choices=['absent', 'present']),
-            enabled=dict(type='bool', aliases=['enable']),
-            group=dict(type='str'),
-            direction=dict(type='str', choices=['in', 'out']),
-            action=dict(type='str', choices=['allow', 'block']),
-            description=dict(type='str'),
-            localip=dict(type='str'),
-            remoteip=dict(type='str'),
-            localport=dict(type='str'),
-            remoteport=dict(type='str'),
-            program=dict(type='str'),
-            service=dict(type='str'),
-            protocol=dict(type='str'),
-            profiles=dict(type='list', elements='str', aliases=['profile']),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
-    fh.run_stand_in(module, 'community.windows.win_firewall_rule', handler)
+    fh.run_stand_in(module, 'community.windows.win_firewall_rule', handler, ARGUMENT_SPEC, MODELLED)
 
 
 if __name__ == '__main__':
