@@ -93,3 +93,13 @@ def adhoc(eda_playbook, tmp_path):
         return json.loads(out.read_text())
 
     return run
+
+
+@pytest.fixture
+def scaling_model(moto):
+    """The AWS scale-in model of asg_scaling_model.py (terminate hooks, deferred scale-in), reset for each test."""
+    from asg_scaling_model import install  # pylint: disable=import-outside-toplevel
+    model = install()
+    model.reset()
+    yield model
+    model.reset()

@@ -190,3 +190,11 @@ def test_argument_spec_marks_secrets_no_log():
     assert secret_like == ['api_key', 'client_key'] and spec['api_key']['no_log'] is True
     # client_key is the path of the key file, not the key: explicitly not no_log (the hashi_vault token_path pattern).
     assert spec['client_key']['type'] == 'path' and spec['client_key']['no_log'] is False
+
+
+@pytest.fixture(autouse=True)
+def empty_task_queue(patch_octopus, octopus_reply):
+    """The module also reads the task queue (issue 13, tested in test_octopus_cluster_info_queue.py): an empty one here.
+
+    Routes added by a test later take precedence over this one."""
+    patch_octopus.route('GET', 'tasks', octopus_reply.reply(octopus_reply.page([], total=0), headers={'Date': SERVER_DATE}))
