@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: autoscaling_queue_capacity
 short_description: Set an Auto Scaling group's desired capacity from the Octopus task queue (direct mode)
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - The decision step of the direct scaling mode. Takes the recent polls of the C(octopus.ha.octopus_cluster) event source
     (O(history)), reads the group, decides with the collection's cloud-neutral policy and, when the decision is a change,

@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: autoscaling_scale_in_protection
 short_description: Protect the instances of busy Octopus nodes from scale-in, and release idle ones
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Makes the scale-in protection of an EC2 Auto Scaling group follow the Octopus work. The instance of a node that runs
     tasks is protected from scale-in; the instance of an idle or offline node is not. When the group scales in, AWS then

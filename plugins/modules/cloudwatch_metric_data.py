@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: cloudwatch_metric_data
 short_description: Publish data points of CloudWatch custom metrics (PutMetricData)
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Sends the given data points to Amazon CloudWatch with C(PutMetricData), in batches of at most 20 metrics per call
     (the historical per-request limit; AWS now accepts up to 1000 metrics and 1 MB per request, so this works everywhere).

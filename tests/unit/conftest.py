@@ -16,14 +16,24 @@ Fixtures
   run_module       run_module(main, args, connection=True) -> (result dict, exit code) with patch_module_args
   warning_texts    warning_texts(result) -> list of warning strings (2.19 returns warnings as dicts)
   api_key          the API key used by all fixtures (tests assert it never leaks)
+  tls_files        TlsFiles: a throw-away CA (ca_path), a server certificate for localhost/127.0.0.1
+                   (server_cert, server_key), a client certificate (client_cert, client_key) and a server
+                   certificate for octopus.example.com only (other_host_cert, other_host_key), all PEM
   (autouse)        isolated_module_warnings: each test starts with an empty ansible-core warning registry
+
+Runs on ansible-core 2.16 too (scripts/test.sh stage core216): patch_module_args and the warning
+registry of 2.19 have fallbacks.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import collections
+import datetime
 import io
+import ipaddress
 import json
+import os
 import re
 
 from email.message import Message
@@ -32,10 +42,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from ansible.module_utils import _internal as ansible_internal
 from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.octopus.ha.plugins.module_utils import _octopus_api
+from ansible_collections.octopus.ha.tests.unit.compat import ansible_internal, patch_module_args
 
 TEST_URL = 'https://octopus.example.com'
 TEST_API_KEY = 'API-UNITTESTSECRETKEY0123456789AB'
@@ -109,12 +118,14 @@ class FakeHttp:
     route(method, path, *replies): path is the path after '/api/' without the query ('' for the
     root document), or a compiled regex. Replies are consumed in order and the last one repeats.
     A reply is a dict from octopus_reply.reply()/error(), or an exception instance to raise.
-    An unrouted request fails the test with AssertionError.
+    GET /api answers the Octopus root document unless a test routes it (the client reads it
+    after a 404, and before it first sends the key over http://). Any other unrouted request
+    fails the test with AssertionError.
     """
 
     def __init__(self, clock):
         self.clock = clock
-        self.routes = []
+        self.routes = [['GET', '', [OctopusReply.reply(OctopusReply.root())]]]
         self.calls = []
 
     def route(self, method, path, *replies):
@@ -130,7 +141,7 @@ class FakeHttp:
         reply = self._next_reply(call)
         self.clock.advance(reply.get('delay', 0) if isinstance(reply, dict) else 0)
         if isinstance(reply, BaseException):
-            raise reply
+            raise reply  # pylint: disable=raising-bad-type
         return self._respond(url, reply)
 
     def _next_reply(self, call):
@@ -228,9 +239,11 @@ def isolated_module_warnings(request, monkeypatch):
     path = str(getattr(request.node, 'path', request.node.fspath)).replace('\\', '/')
     if '/plugins/modules/' not in path and '/plugins/module_utils/' not in path:
         return
-    monkeypatch.setattr(ansible_internal, 'is_controller', False)
-    monkeypatch.setattr(ansible_warnings, '_global_warnings', {})
-    monkeypatch.setattr(ansible_warnings, '_global_deprecations', {})
+    if ansible_internal is not None:
+        monkeypatch.setattr(ansible_internal, 'is_controller', False)
+    # 2.19 keeps dicts (de-duplicating), older ansible-core plain lists.
+    monkeypatch.setattr(ansible_warnings, '_global_warnings', type(ansible_warnings._global_warnings)())
+    monkeypatch.setattr(ansible_warnings, '_global_deprecations', type(ansible_warnings._global_deprecations)())
 
 
 @pytest.fixture
@@ -300,3 +313,63 @@ def warning_texts():
     def texts(result):
         return [_warning_text(w) for w in result.get('warnings') or []]
     return texts
+
+
+TlsFiles = collections.namedtuple('TlsFiles', ['ca_path', 'server_cert', 'server_key', 'client_cert', 'client_key', 'directory',
+                                               'other_host_cert', 'other_host_key'])
+
+
+def make_tls_files(directory):
+    """A throw-away CA with one server certificate (localhost, 127.0.0.1) and one client certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'octopus.ha unit-test CA')])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now)
+               .not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                            data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                            crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+
+    def leaf(name, usage, alt_names):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=2))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
+        if alt_names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        return key, builder.sign(ca_key, hashes.SHA256())
+
+    server_key, server_cert = leaf('localhost', ExtendedKeyUsageOID.SERVER_AUTH,
+                                   [x509.DNSName('localhost'), x509.IPAddress(ipaddress.ip_address('127.0.0.1'))])
+    client_key, client_cert = leaf('octopus-ha-client', ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    other_key, other_cert = leaf('octopus.example.com', ExtendedKeyUsageOID.SERVER_AUTH, [x509.DNSName('octopus.example.com')])
+    paths = {}
+    for name, obj in (('ca.pem', ca_cert), ('server.pem', server_cert), ('client.pem', client_cert), ('other.pem', other_cert)):
+        paths[name] = os.path.join(directory, name)
+        with open(paths[name], 'wb') as handle:
+            handle.write(obj.public_bytes(serialization.Encoding.PEM))
+    for name, key in (('server-key.pem', server_key), ('client-key.pem', client_key), ('other-key.pem', other_key)):
+        paths[name] = os.path.join(directory, name)
+        with open(paths[name], 'wb') as handle:
+            handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        os.chmod(paths[name], 0o600)
+    return TlsFiles(paths['ca.pem'], paths['server.pem'], paths['server-key.pem'], paths['client.pem'],
+                    paths['client-key.pem'], directory, paths['other.pem'], paths['other-key.pem'])
+
+
+@pytest.fixture(scope='session')
+def tls_files(tmp_path_factory):
+    return make_tls_files(str(tmp_path_factory.mktemp('tls')))

@@ -15,7 +15,7 @@ boto3 = pytest.importorskip('boto3')
 # pylint: disable=wrong-import-position
 from botocore.stub import ANY, Stubber  # noqa: E402
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils import cloud  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
