@@ -78,7 +78,7 @@ stage_docs() {
 }
 
 # One functional scale-in run for the oldest supported ansible-core (see stage_core216).
-CORE216_FUNCTIONAL="tests/functional/scale_in/test_scale_in_playbook.py::test_removes_a_node_running_a_task_then_a_rerun_changes_nothing"
+CORE216_FUNCTIONAL="tests/functional/scale_in/test_scale_in_playbook.py::test_without_a_service_stop_a_live_node_is_drained_kept_with_cap_zero_and_a_rerun_changes_nothing"
 
 stage_core216() {
   # ansible-core 2.16, the oldest that meta/runtime.yml allows: the unit tests and one functional

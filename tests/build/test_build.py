@@ -142,8 +142,9 @@ def test_api_modules_and_scale_in_run_from_the_installed_copy_without_dependenci
     # ansible._protomatter is ansible-core's own (2.19), not a dependency collection.
     listed = sorted(c for path in json.loads(listing.stdout).values() for c in path if not c.startswith('ansible._'))
     assert listed == ['octopus.ha']
-    with SimulatorProcess({'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02'}], 'license': {'node_limit': None}},
-                          speed=0) as sim:
+    # OCTO-NODE-02 is offline (no VM to stop a service on): node_remove deletes such a record.
+    with SimulatorProcess({'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02', 'Heartbeat': False, 'LastSeenAgo': 3600}],
+                           'license': {'node_limit': None}}, speed=0) as sim:
         env.update(OCTOPUS_URL=sim.url, OCTOPUS_API_KEY=ADMIN_KEY)
         proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(playbook)],
                               cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300, check=False)

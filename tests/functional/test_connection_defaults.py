@@ -34,7 +34,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CLUSTER = {
     'server': {'version': '2023.4.8319'},
     'license': {'node_limit': None},
-    'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02'}, {'Name': 'OCTO-NODE-03'}],
+    # OCTO-NODE-03 is offline (its VM is gone): node_remove deletes a record without stopping a service over
+    # WinRM only when the server reports the node offline.
+    'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02'}, {'Name': 'OCTO-NODE-03', 'Heartbeat': False, 'LastSeenAgo': 3600}],
     'tasks': [{'Name': 'Deploy', 'Description': 'Deploy OctoFX', 'ServerNode': 'OCTO-NODE-02', 'Duration': 600}],
 }
 # The group's modules; test_every_api_module_is_covered keeps this list honest.
