@@ -37,6 +37,9 @@ import pytest
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from windows_hosts import OCTOPUS_NODES_VARS, seed_windows_host, windows_environment  # noqa: E402  pylint: disable=wrong-import-position
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 RULEBOOKS = os.path.join(REPO, 'extensions', 'eda', 'rulebooks')
 GROUP = 'octopus-ha'
@@ -50,8 +53,11 @@ POLICY = dict(octopus_autoscaling_scale_out_polls=2, octopus_autoscaling_scale_i
 def rulebook_command(workdir, moto, sim, rulebook, variables, host_vars):
     """(command, environment) of one ansible-rulebook run in its own directory."""
     workdir.mkdir()
+    # octopus_nodes: the instances' VMs, simulated (windows_hosts): the handler stops the Octopus service there
+    # before it deletes the node, as on a real cluster.
     inventory = {'all': {'hosts': {'localhost': dict(host_vars or {}, ansible_connection='local',
-                                                     ansible_python_interpreter=sys.executable)}}}
+                                                     ansible_python_interpreter=sys.executable)},
+                         'children': {'octopus_nodes': {'vars': OCTOPUS_NODES_VARS}}}}
     (workdir / 'inventory.json').write_text(json.dumps(inventory))
     (workdir / 'vars.json').write_text(json.dumps(dict(variables, octopus_aws_region='us-east-1', octopus_aws_endpoint_url=moto.url)))
     (workdir / 'tmp').mkdir()
@@ -59,6 +65,7 @@ def rulebook_command(workdir, moto, sim, rulebook, variables, host_vars):
     env.update(moto.env)
     env.update({'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_PYTHON_INTERPRETER': sys.executable, 'ANSIBLE_DEPRECATION_WARNINGS': 'false',
                 'TMPDIR': str(workdir / 'tmp'), 'OCTOPUS_URL': sim.url, 'OCTOPUS_API_KEY': octosim_testing.ADMIN_KEY})
+    env.update(windows_environment(sim.url, sim.windows_dir))
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-rulebook'), '-i', str(workdir / 'inventory.json'),
            '-r', os.path.join(RULEBOOKS, rulebook), '--vars', str(workdir / 'vars.json'), '--shutdown-delay', '300', '-v']
     return cmd, env
@@ -157,7 +164,7 @@ def check_metrics(moto, dimensions, logged, expected, polls, checked_before):
 
 
 @pytest.fixture
-def world(moto, scaling_model):
+def world(moto, scaling_model, tmp_path):
     """4 instances in launch order; the newest one's node is idle, so AWS's OldestInstance policy would not pick it."""
     moto.create_group(size=4)
     moto.client('autoscaling').update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=3, MaxSize=5)
@@ -170,6 +177,9 @@ def world(moto, scaling_model):
                                             'license': {'node_limit': None}}, speed=0)
     sim.start()
     sim.watch_node = busy[0]
+    sim.windows_dir = str(tmp_path / 'fake-windows')
+    for instance in launch_order:
+        seed_windows_host(sim.windows_dir, instance)
     deployments = [sim.control.add_task(Name='Deploy', Description='Long deployment on %s' % i, ServerNode=i, State='Executing',
                                         Duration=10 ** 7) for i in busy]
     yield dict(sim=sim, queue=queue, busy=busy, idle=idle, deployments=deployments, model=scaling_model)

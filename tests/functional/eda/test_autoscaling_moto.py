@@ -100,7 +100,10 @@ def test_model_scale_in_waits_for_the_hook_and_defers_when_all_are_protected(mot
 # The options octopus_node gets from the node_remove role, as NodeStep reads them.
 REMOVE = dict(name=None, id=None, state='absent', max_concurrent_tasks=None, drained=None, wait=True, drain_timeout=120,
               poll_interval=5, max_poll_interval=30, cancel_on_timeout=False, pending_interruptions='block', cancel_timeout=300,
-              force=False, min_task_nodes=1, min_task_capacity=0, reason='idle-first test', _step=None)
+              force=False, min_task_nodes=1, min_task_capacity=0, reason='idle-first test', _step=None,
+              # The module's defaults; no re-registration watch after the delete, so that .sleeps counts only the
+              # waits for deployments (the watch has its own tests in tests/unit/plugins/modules).
+              offline_grace=600, delete_online=True, reregistration_watch=0)
 
 
 class FakeTime:

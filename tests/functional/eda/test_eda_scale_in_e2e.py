@@ -22,20 +22,16 @@ Costs (measured on the shared 2-core machine): the concurrency run 70 to 250 s, 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-import os
-import sys
-
 import pytest
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
 # pylint: disable=wrong-import-position
-from rulebook_runner import REPO, RulebookRun  # noqa: E402
+from rulebook_runner import RulebookRun  # noqa: E402
+from windows_hosts import OCTOPUS_NODES_VARS, seed_windows_host, windows_environment, windows_state  # noqa: E402
 
 ADMIN_KEY = octosim_testing.ADMIN_KEY
 OTHER_NODES = ('OCTO-NODE-01', 'OCTO-NODE-02')
-FAKE_WINDOWS = os.path.join(REPO, 'tests', 'fake_windows')
 SCALE_IN_PLAY = 'Scale in the Octopus node of a terminating EC2 instance'
 TEST_NOTIFICATION = {'AccountId': '123456789012', 'Service': 'AWS Auto Scaling', 'Event': 'autoscaling:TEST_NOTIFICATION',
                      'AutoScalingGroupName': 'octopus-ha', 'Time': '2026-11-26T09:00:00Z', 'RequestId': 'r'}
@@ -67,37 +63,15 @@ def node(sim, name):
     return found[0] if found else None
 
 
-def seed_windows_host(state_dir, host):
-    """The instance's VM: an installed, running Octopus service whose node is named after the instance."""
-    os.makedirs(os.path.join(state_dir, 'hosts'), exist_ok=True)
-    state = {
-        'services': {'octopusdeploy': {
-            'name': 'OctopusDeploy', 'display_name': 'OctopusDeploy', 'state': 'running', 'start_mode': 'auto', 'username': 'LocalSystem',
-            'path': '"C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe" run --instance="OctopusServer"',
-            'octopus_instance': 'OctopusServer', 'dependencies': []}},
-        'octopus': {'instances': {'OctopusServer': {
-            'InstanceName': 'OctopusServer', 'ConfigurationFilePath': 'C:\\Octopus\\OctopusServer.config',
-            'config': {'Octopus.Server.NodeName': host}, 'ever_started': True}}},
-    }
-    with open(os.path.join(state_dir, 'hosts', host + '.json'), 'w', encoding='utf-8') as handle:
-        json.dump(state, handle)
-
-
-def windows_state(state_dir, host):
-    with open(os.path.join(state_dir, 'hosts', host + '.json'), encoding='utf-8') as handle:
-        return json.load(handle)
-
-
 def environment(sim, state_dir, api_key=ADMIN_KEY):
-    return {'OCTOPUS_URL': sim.url, 'OCTOPUS_API_KEY': api_key, 'OCTOHA_FAKE_WINDOWS_DIR': state_dir, 'OCTOHA_SIM_URL': sim.url,
-            'ANSIBLE_COLLECTIONS_PATH': FAKE_WINDOWS + os.pathsep + os.environ.get('ANSIBLE_COLLECTIONS_PATH', '')}
+    return dict(windows_environment(sim.url, state_dir), OCTOPUS_URL=sim.url, OCTOPUS_API_KEY=api_key)
 
 
 def rulebook(tmp_path, moto, sim, queue, state_dir, api_key=ADMIN_KEY, **rb_vars):
     merged = {'octopus_lifecycle_queue_url': queue, 'octopus_lifecycle_visibility_timeout': 30, 'octopus_lifecycle_dedupe_ttl': 3600}
     merged.update(rb_vars)
     # octopus_nodes: the "WinRM" settings of the Windows nodes; here the simulated Windows host (local connection).
-    groups = {'octopus_nodes': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}}
+    groups = {'octopus_nodes': OCTOPUS_NODES_VARS}
     return RulebookRun(tmp_path, moto, rulebook_vars=merged, host_vars=dict(HANDLER_VARS), groups=groups,
                        env=environment(sim, state_dir, api_key))
 
