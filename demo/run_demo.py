@@ -15,7 +15,11 @@ then runs the shipped playbooks, exactly as a user would:
    ``octo-new-1``;
 2. ``octopus.ha.scale_in`` drains ``OCTO-NODE-02`` while it runs deployments, shows progress
    while they finish, stops the Octopus service on its (simulated) VM, checks that it stopped, and
-   only then deletes the node record (a node whose service still runs is never deleted).
+   only then deletes the node record (a node whose service still runs is never deleted);
+3. idle-first scale-in: with an EC2 Auto Scaling group emulated by moto (in this process, with the
+   AWS scale-in model of ``tests/functional/eda/asg_scaling_model.py``), ``octopus.ha.scale_in_protection``
+   protects the instance of the busy node, the group scales in by one, AWS can only pick the idle
+   node's instance, and its scale-in ends at once.
 
 ``demo/show_cluster.yml`` prints the cluster between the steps.
 """
@@ -25,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -34,12 +39,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SCALE_OUT_TESTS = os.path.join(REPO, 'tests', 'functional', 'scale_out')
-sys.path[:0] = [SCALE_OUT_TESTS, os.path.join(REPO, 'tools')]
+EDA_TESTS = os.path.join(REPO, 'tests', 'functional', 'eda')
+sys.path[:0] = [SCALE_OUT_TESTS, EDA_TESTS, os.path.join(REPO, 'tools')]
 
 import scale_out_scenario as scenario  # noqa: E402  pylint: disable=wrong-import-position,import-error
 from octosim.testing import SimulatorProcess  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 SCALE_IN_NODE = 'OCTO-NODE-02'
+BUSY_NODE, IDLE_NODE = 'OCTO-NODE-01', 'octo-new-1'
+GROUP = 'octopus-ha'
 
 
 def banner(text):
@@ -120,6 +128,45 @@ def playbook(args, env):
         raise SystemExit('demo: %s failed with exit code %d' % (' '.join(cmd), rc))
 
 
+def idle_first(sim, env, work):
+    """Step 3: protection follows the work, so the scale-in takes the idle node."""
+    import asg_scaling_model  # pylint: disable=import-outside-toplevel,import-error
+    from eda_moto_harness import MotoHarness  # pylint: disable=import-outside-toplevel,import-error
+    logging.getLogger('werkzeug').setLevel(logging.ERROR)   # moto's request log
+    moto = MotoHarness()
+    try:
+        model = asg_scaling_model.install()
+        model.register(GROUP, moto.create_queue())
+        moto.create_group(name=GROUP, size=2)
+        asg = moto.client('autoscaling')
+        launch = [i['InstanceId'] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])['AutoScalingGroups'][0]['Instances']]
+        oldest, newest = launch
+        for task in sim.control.state()['tasks']:   # the earlier steps' work ends, so the picture is clear
+            if not task['IsCompleted']:
+                sim.control.finish_task(task['Id'])
+        sim.control.add_task(Name='Deploy', Description='A long deployment', SpaceId='Spaces-1', Duration=900,
+                             ServerNode=BUSY_NODE, State='Executing')
+        print('Auto Scaling group %s: %s (oldest) runs %s, %s runs %s. Its termination policy would pick the oldest.'
+              % (GROUP, oldest, BUSY_NODE, newest, IDLE_NODE), flush=True)
+        aws_env = dict(env)
+        aws_env.update(moto.env)
+        extra = os.path.join(work, 'protection.json')
+        with open(extra, 'w') as handle:
+            json.dump({'octopus_autoscaling_asg_name': GROUP, 'octopus_aws_region': 'us-east-1', 'octopus_aws_endpoint_url': moto.url,
+                       'octopus_autoscaling_instance_map': {oldest: BUSY_NODE, newest: IDLE_NODE}}, handle)
+        playbook(['octopus.ha.scale_in_protection', '-e', '@' + extra], aws_env)
+        asg.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
+        victim = model.terminations()[-1]
+        print('The group scaled in by one: AWS put %s (%s) in Terminating:Wait.'
+              % (victim, IDLE_NODE if victim == newest else BUSY_NODE), flush=True)
+        started = time.monotonic()
+        playbook(['octopus.ha.scale_in', '-e', 'octopus_node_name=' + (IDLE_NODE if victim == newest else BUSY_NODE)], env)
+        print('Scale-in of the idle node took %.0f s, with no drain wait; the deployment on %s goes on.'
+              % (time.monotonic() - started, BUSY_NODE), flush=True)
+    finally:
+        moto.stop()
+
+
 def main():
     work = tempfile.mkdtemp(prefix='octoha-demo.')
     fleet_proc, fleet = start_fleet(work)
@@ -153,6 +200,11 @@ def main():
 
             banner('Re-running the scale-in changes nothing')
             playbook(scale_in, env)
+
+            banner('Idle-first scale-in: %s runs a deployment, %s is idle; scale-in protection follows the work'
+                   % (BUSY_NODE, IDLE_NODE))
+            idle_first(sim, env, work)
+            playbook(show, env)
             print('\nThe simulator served %d API requests. Demo finished.' % len(sim.control.requests()), flush=True)
     finally:
         fleet_proc.terminate()

@@ -5,7 +5,7 @@
 #   scripts/test.sh              # everything
 #   scripts/test.sh pytest lint  # only the named stages
 #
-# Stages: pytest, sanity, units, lint, docs, molecule, build.
+# Stages: pytest, core216, sanity, units, lint, docs, molecule, build.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$here/bootstrap.sh" || { echo "test: bootstrap failed" >&2; exit 1; }
@@ -14,7 +14,7 @@ bash "$here/bootstrap.sh" || { echo "test: bootstrap failed" >&2; exit 1; }
 cd "$OCTOHA_ROOT" || exit 1
 
 STAGES=("$@")
-[ ${#STAGES[@]} -gt 0 ] || STAGES=(pytest sanity units lint docs molecule build)
+[ ${#STAGES[@]} -gt 0 ] || STAGES=(pytest core216 sanity units lint docs molecule build)
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/octoha-test.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 passed=0
@@ -51,7 +51,8 @@ collection_tree() {
 stage_pytest() {
   # Unit, simulator, functional and end-to-end suites. The functional tests spend much of their
   # time waiting on playbook polls, so three workers keep two cores busy.
-  python -m pytest -p no:cacheprovider -n "${OCTOHA_PYTEST_WORKERS:-3}" --dist loadgroup -q --durations=15 tests/
+  # tests/build runs in the build stage.
+  python -m pytest -p no:cacheprovider -n "${OCTOHA_PYTEST_WORKERS:-3}" --dist loadgroup -q --durations=15 --ignore=tests/build tests/
 }
 
 stage_sanity() {
@@ -76,6 +77,20 @@ stage_docs() {
     antsibull-changelog lint)
 }
 
+# One functional scale-in run for the oldest supported ansible-core (see stage_core216).
+CORE216_FUNCTIONAL="tests/functional/scale_in/test_scale_in_playbook.py::test_without_a_service_stop_a_live_node_is_drained_kept_with_cap_zero_and_a_rerun_changes_nothing"
+
+stage_core216() {
+  # ansible-core 2.16, the oldest that meta/runtime.yml allows: the unit tests and one functional
+  # scale-in run against the simulator, in .venv-2.16 (scripts/venv-core216.sh, cached by hash).
+  bash "$here/venv-core216.sh" || return 1
+  local venv="$OCTOHA_ROOT/.venv-2.16"
+  PATH="$venv/bin:$PATH" ANSIBLE_PYTHON_INTERPRETER="$venv/bin/python" "$venv/bin/python" -c \
+    'import ansible.release as r; assert r.__version__.startswith("2.16."), r.__version__; print("ansible-core", r.__version__)' &&
+  PATH="$venv/bin:$PATH" ANSIBLE_PYTHON_INTERPRETER="$venv/bin/python" "$venv/bin/python" -m pytest -p no:cacheprovider -q \
+    tests/unit "$CORE216_FUNCTIONAL"
+}
+
 stage_molecule() {
   local scenario rc=0
   for scenario in extensions/molecule/*/; do
@@ -88,46 +103,53 @@ stage_molecule() {
 }
 
 stage_build() {
-  local out="$WORK/build"
-  mkdir -p "$out"
-  ansible-galaxy collection build --output-path "$out" . >/dev/null || return 1
-  local tarball; tarball="$(ls "$out"/octopus-ha-*.tar.gz)"
-  # The tarball carries the collection, not the test harness, the simulator or caches.
-  if tar -tzf "$tarball" | grep -E '^(tests|tools|scripts|requirements|\.venv|\.cache|\.ci)/'; then
-    echo "build: the tarball contains files that build_ignore should leave out" >&2
-    return 1
-  fi
-  echo "built $(basename "$tarball") with $(tar -tzf "$tarball" | wc -l) entries"
+  # Builds the tarball and checks it as a user gets it: contents (galaxy.yml build_ignore), links of the
+  # shipped docs, the installed copy without dependencies, ansible-builder introspect, the local EE/DE.
+  python -m pytest -p no:cacheprovider -q tests/build
 }
 
-# Molecule mostly waits on Ansible start-up, so when pytest runs too, Molecule runs beside it
-# and its output is printed when it ends.
+# Stages that may run in the background, beside the stages that follow them:
+# - molecule mostly waits on Ansible start-up, so it runs beside pytest;
+# - core216 (one pytest worker) runs beside sanity, units, lint, docs and build, which use about
+#   one core each.
+# Their output is printed when they end.
 wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
-bg_pid=""
+bg_names=()
+bg_pids=()
+bg_starts=()
+start_bg() {
+  local name="$1"
+  (stage_"$name" > "$WORK/$name.log" 2>&1; echo $? > "$WORK/$name.rc") &
+  bg_names+=("$name"); bg_pids+=($!); bg_starts+=("$SECONDS")
+}
+finish_bg() {
+  local i
+  for i in "${!bg_names[@]}"; do
+    wait "${bg_pids[$i]}"
+    printf '\n=== %s (ran in the background) ===\n' "${bg_names[$i]}"
+    cat "$WORK/${bg_names[$i]}.log"
+    if [ "$(cat "$WORK/${bg_names[$i]}.rc" 2>/dev/null)" = 0 ]; then
+      passed=$((passed + 1)); printf '=== %s: ok (%ss)\n' "${bg_names[$i]}" $((SECONDS - bg_starts[i]))
+    else
+      failed=$((failed + 1)); failures+=("${bg_names[$i]}")
+      printf '=== %s: FAILED (%ss)\n' "${bg_names[$i]}" $((SECONDS - bg_starts[i]))
+    fi
+  done
+}
 if wants molecule && wants pytest; then
-  bg_start=$SECONDS
-  (stage_molecule > "$WORK/molecule.log" 2>&1; echo $? > "$WORK/molecule.rc") &
-  bg_pid=$!
+  start_bg molecule
 fi
 
+last="${STAGES[${#STAGES[@]}-1]}"
 for stage in "${STAGES[@]}"; do
   case "$stage" in
-    molecule) [ -n "$bg_pid" ] || run_stage molecule stage_molecule ;;
+    molecule) wants pytest || run_stage molecule stage_molecule ;;
+    core216) if [ "$last" != core216 ]; then start_bg core216; else run_stage core216 stage_core216; fi ;;
     pytest|sanity|units|lint|docs|build) run_stage "$stage" "stage_$stage" ;;
     *) echo "test: unknown stage '$stage'" >&2; failed=$((failed + 1)); failures+=("$stage") ;;
   esac
 done
-
-if [ -n "$bg_pid" ]; then
-  wait "$bg_pid"
-  printf '\n=== molecule (ran beside pytest) ===\n'
-  cat "$WORK/molecule.log"
-  if [ "$(cat "$WORK/molecule.rc" 2>/dev/null)" = 0 ]; then
-    passed=$((passed + 1)); printf '=== molecule: ok (%ss)\n' $((SECONDS - bg_start))
-  else
-    failed=$((failed + 1)); failures+=(molecule); printf '=== molecule: FAILED (%ss)\n' $((SECONDS - bg_start))
-  fi
-fi
+finish_bg
 
 printf '\n'
 [ ${#failures[@]} -eq 0 ] || echo "failed stages: ${failures[*]}"

@@ -33,11 +33,26 @@ options:
     description:
       - Whether to validate the TLS certificate of the Octopus Server.
       - Set O(ca_path) for a private certificate authority instead of turning this off.
+      - If not set, the value of the E(OCTOPUS_VALIDATE_CERTS) environment variable is used, then V(true).
     type: bool
     default: true
   ca_path:
     description:
       - Path to a PEM bundle of the certificate authorities that may sign the server certificate.
+      - The file is read on the host that runs the module (the controller for C(localhost) tasks). A missing or
+        unreadable file fails the module before any request is sent.
+      - If not set, the value of the E(OCTOPUS_CA_PATH) environment variable is used. An empty value means not set.
+    type: path
+  client_cert:
+    description:
+      - Path to a PEM client certificate, for an Octopus Server behind a proxy or load balancer that requires
+        mutual TLS. It may also hold the private key.
+      - If not set, the value of the E(OCTOPUS_CLIENT_CERT) environment variable is used.
+    type: path
+  client_key:
+    description:
+      - Path to the unencrypted PEM private key of O(client_cert), when the certificate file does not hold it.
+      - If not set, the value of the E(OCTOPUS_CLIENT_KEY) environment variable is used.
     type: path
   timeout:
     description:
@@ -60,6 +75,11 @@ options:
     default: 5
 notes:
   - HTTP 401 and 403 answers fail at once; a 403 names the Octopus permission the service account lacks.
+  - Transport mistakes fail at once, without retries, naming the option to fix, for example an C(https://) O(url)
+    that points at a plain HTTP port, an C(http://) O(url) that is redirected to C(https://) (the API key is then never
+    sent over plain HTTP), a host name that does not resolve, or a O(url) that is not an Octopus Server.
+  - Proxies come from the E(https_proxy), E(http_proxy) and E(no_proxy) environment variables of the host that runs
+    the module; an C(https://) O(url) is tunnelled with C(CONNECT), so the proxy never sees the API key.
 """
 
     # octopus.ha._octopus.attributes: descriptions of check_mode and diff_mode; modules add C(support).

@@ -19,6 +19,7 @@ import email.utils
 import errno
 import inspect
 import json
+import os
 import random
 import re
 import socket
@@ -27,7 +28,7 @@ import time
 
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 from ansible.module_utils import urls as ansible_urls
 from ansible.module_utils.basic import env_fallback
@@ -45,8 +46,10 @@ USER_AGENT = 'octopus.ha-ansible-collection'
 OCTOPUS_CONNECTION_SPEC = dict(
     url=dict(type='str', required=True, fallback=(env_fallback, ['OCTOPUS_URL'])),
     api_key=dict(type='str', required=True, no_log=True, fallback=(env_fallback, ['OCTOPUS_API_KEY'])),
-    validate_certs=dict(type='bool', default=True),
-    ca_path=dict(type='path'),
+    validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['OCTOPUS_VALIDATE_CERTS'])),
+    ca_path=dict(type='path', fallback=(env_fallback, ['OCTOPUS_CA_PATH'])),
+    client_cert=dict(type='path', fallback=(env_fallback, ['OCTOPUS_CLIENT_CERT'])),
+    client_key=dict(type='path', no_log=False, fallback=(env_fallback, ['OCTOPUS_CLIENT_KEY'])),
     timeout=dict(type='int', default=30),
     request_deadline=dict(type='int', default=120),
     max_retries=dict(type='int', default=5),
@@ -64,9 +67,15 @@ UNKNOWN_OUTCOME = frozenset((-1, 429, 500, 502, 503, 504))
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
 EXCERPT_CHARS = 200
+ROOT_ACTION = 'read the Octopus server root document /api'
 ACTION_VERBS = dict(GET='read', PUT='update', DELETE='delete', POST='post to')
 # errno values that mean "the TCP connection was never established".
 NOT_SENT_ERRNOS = frozenset((errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL))
+# getaddrinfo answers that mean "this name does not exist" (not retried); EAI_AGAIN is transient.
+DNS_PERMANENT_ERRNOS = frozenset(getattr(socket, name) for name in ('EAI_NONAME', 'EAI_NODATA') if hasattr(socket, name))
+# SSL errors of a peer that does not speak TLS at all (a plain HTTP port).
+NOT_TLS_RE = re.compile(r'WRONG_VERSION_NUMBER|wrong version number|http request|unknown protocol|record layer failure|'
+                        r'packet length too long', re.I)
 PERMISSION_RE = re.compile(r'Missing permission:?\s*([A-Za-z]+)')
 TEMPLATE_RE = re.compile(r'\{[^}]*\}')
 
@@ -119,6 +128,32 @@ def _check_limits(timeout, request_deadline, max_retries):
         raise ValueError('The Octopus max_retries must be 0 or more, got %r. Set max_retries to 0 to turn retries off.' % max_retries)
 
 
+def _check_tls_files(ca_path, client_cert, client_key):
+    """Fail before any request when a TLS file option names a file that is missing or unusable."""
+    for option, path in (('ca_path', ca_path), ('client_cert', client_cert), ('client_key', client_key)):
+        if path and not os.path.isfile(path):
+            what = 'is a directory, not a file' if os.path.isdir(path) else 'does not exist'
+            raise ValueError('The Octopus %s %s %s. Set %s to a readable PEM file on the host that runs the module '
+                             '(the controller for localhost tasks).' % (option, path, what, option))
+    if client_key and not client_cert:
+        raise ValueError('The Octopus client_key is set without client_cert. Set client_cert to the PEM client certificate '
+                         'that goes with the key.')
+    context = ssl.create_default_context()
+    if ca_path:
+        try:
+            context.load_verify_locations(cafile=ca_path)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ValueError('The Octopus ca_path %s is not a PEM bundle of CA certificates (%s). Set ca_path to the PEM file '
+                             'of the CA that signed the server certificate.' % (ca_path, exc))
+    if client_cert:
+        try:
+            context.load_cert_chain(client_cert, keyfile=client_key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ValueError('The Octopus client_cert %s could not be loaded with its key (%s). Set client_cert to a PEM '
+                             'certificate and client_key to its unencrypted PEM private key (or put both in client_cert).'
+                             % (client_cert, exc))
+
+
 class OctopusApiError(Exception):
     """An Octopus API call failed. str(err) is a full sentence and never holds the API key."""
 
@@ -147,13 +182,17 @@ class OctopusApiError(Exception):
 class _Attempt:
     """Outcome of one HTTP exchange: status (-1 for transport errors), headers, raw body, reason."""
 
-    def __init__(self, status, headers=None, raw=b'', reason=None, never_sent=False, tls_error=False):
+    def __init__(self, status, headers=None, raw=b'', reason=None, never_sent=False, tls_error=False, diagnosis=None,
+                 final_url=None):
         self.status = status
         self.headers = headers or {}
         self.raw = raw or b''
         self.reason = reason
         self.never_sent = never_sent
         self.tls_error = tls_error
+        # A sentence that names the connection option to fix; such an attempt is never retried.
+        self.diagnosis = diagnosis
+        self.final_url = final_url
         self.deadline_hit = False
 
     def header(self, name):
@@ -174,6 +213,17 @@ def _never_sent(exc):
     if isinstance(reason, (ConnectionRefusedError, socket.gaierror)):
         return True
     return isinstance(reason, OSError) and getattr(reason, 'errno', None) in NOT_SENT_ERRNOS
+
+
+def _dns_permanent(exc):
+    """True for a DNS answer that the name does not exist (retrying cannot help)."""
+    reason = getattr(exc, 'reason', exc)
+    return isinstance(reason, socket.gaierror) and reason.errno in DNS_PERMANENT_ERRNOS
+
+
+def _is_root_document(document):
+    """True when a GET /api answer is the Octopus root document (Application/ApiVersion, REFERENCE.md 1.2)."""
+    return isinstance(document, dict) and bool(document.get('ApiVersion') or document.get('Application'))
 
 
 def _is_tls_error(exc):
@@ -253,13 +303,18 @@ class OctopusClient:
 
     def __init__(self, url, api_key, validate_certs=True, ca_path=None, timeout=30,
                  request_deadline=120, max_retries=5, warn=None, open_url=None,
-                 sleep=None, clock=None, rng=None, wallclock=None):
+                 sleep=None, clock=None, rng=None, wallclock=None, client_cert=None, client_key=None):
         """Hooks left as None resolve to open_url, time.sleep, time.monotonic, random.random and time.time."""
         self.base_url = normalize_url(url)
         _check_limits(timeout, request_deadline, max_retries)
+        # An empty value (an unset AWX credential field injected as '') means "not set".
+        ca_path, client_cert, client_key = ca_path or None, client_cert or None, client_key or None
+        _check_tls_files(ca_path, client_cert, client_key)
         self.api_key = api_key
         self.validate_certs = validate_certs
         self.ca_path = ca_path
+        self.client_cert = client_cert
+        self.client_key = client_key
         self.timeout = timeout
         self.request_deadline = request_deadline
         self.max_retries = max_retries
@@ -277,6 +332,12 @@ class OctopusClient:
         self._warned_http = False
         self._base_path = urlsplit(self.base_url).path
         self._tls_context = None
+        # http:// only: whether GET /api was read without the key before the key is first sent.
+        self._scheme_checked = not self.base_url.startswith('http://')
+        self._scheme_problem = None
+        self._tls_probed = False
+        # Whether GET /api answered with the Octopus root document (None: not known yet).
+        self._root_is_octopus = None
 
     @classmethod
     def from_module(cls, module):
@@ -288,7 +349,7 @@ class OctopusClient:
             return cls(params['url'], params['api_key'], validate_certs=params['validate_certs'],
                        ca_path=params.get('ca_path'), timeout=params['timeout'],
                        request_deadline=params['request_deadline'], max_retries=params['max_retries'],
-                       warn=module.warn)
+                       warn=module.warn, client_cert=params.get('client_cert'), client_key=params.get('client_key'))
         except ValueError as exc:
             raise OctopusApiError(str(exc), action='read the connection options')
 
@@ -331,7 +392,9 @@ class OctopusClient:
 
     def root(self):
         """GET /api without the API key (the root document is anonymous)."""
-        return self._request('GET', '', action='read the Octopus server root document /api', auth=False)
+        document = self._request('GET', '', action=ROOT_ACTION, auth=False)
+        self._root_is_octopus = _is_root_document(document)
+        return document
 
     def get_all(self, path, query=None, action=None, page_size=30, max_items=10000):
         """Every item of a paged collection (or a plain JSON array)."""
@@ -346,6 +409,8 @@ class OctopusClient:
         data = None if body is None else json.dumps(body).encode('utf-8')
         attempt, retries = self._attempts(method, rel, data, action, auth)
         self.last_response_headers = attempt.headers
+        if attempt.status == 404:
+            self._check_octopus_root(rel, action)
         if attempt.status == 404 and allow_404:
             return missing
         if attempt.status < 200 or attempt.status >= 300:
@@ -372,7 +437,7 @@ class OctopusClient:
         return attempt, retries
 
     def _retryable(self, method, attempt):
-        if attempt.tls_error or attempt.status not in RETRY_STATUSES:
+        if attempt.tls_error or attempt.diagnosis or attempt.status not in RETRY_STATUSES:
             return False
         return method in RETRY_METHODS or (attempt.status == -1 and attempt.never_sent)
 
@@ -405,32 +470,155 @@ class OctopusClient:
 
     def _send(self, method, rel, data, auth, deadline):
         """One HTTP exchange. Never raises for HTTP or transport errors: returns an _Attempt."""
-        url = '%s/api/%s' % (self.base_url, rel) if rel else '%s/api' % self.base_url
         self.requests.append((method, rel.split('?', 1)[0]))
         self.sent.append(dict(method=method, path=rel.split('?', 1)[0], query=rel.partition('?')[2]))
+        if auth and not self._scheme_checked:
+            self._check_plain_http(deadline)
+        if auth and self._scheme_problem:
+            return _Attempt(-1, reason='not sent', never_sent=True, diagnosis=self._scheme_problem)
+        url = '%s/api/%s' % (self.base_url, rel) if rel else '%s/api' % self.base_url
+        attempt = self._exchange(method, url, data, auth, deadline)
+        if not rel and not auth and not self._scheme_checked:
+            # The anonymous root document settles the http:// check when it got an answer.
+            problem = self._check_scheme_answer(attempt, deadline)
+            if problem or attempt.status > 0:
+                self._scheme_checked, self._scheme_problem = True, problem
+            attempt.diagnosis = attempt.diagnosis or problem
+        if attempt.tls_error and not attempt.diagnosis:
+            attempt.diagnosis = self._check_tls_failure(attempt, deadline)
+        return attempt
+
+    def _exchange(self, method, url, data, auth, deadline, follow_redirects='safe'):
         timeout = max(1, min(self.timeout, int(deadline - self.clock()) or 1))
+        host = (urlsplit(url).hostname or '').rstrip('.').lower()
+        if host == 'invalid' or host.endswith('.invalid'):
+            # RFC 6761 section 6.4: names under .invalid never resolve; answer without asking DNS.
+            return _Attempt(-1, reason='the .invalid domain never resolves (RFC 6761)', never_sent=True,
+                            diagnosis=self._dns_diagnosis(host, 'the .invalid domain never resolves (RFC 6761)'))
         try:
             response = self._open(url, data=data, headers=self._headers(auth, data), method=method,
                                   timeout=timeout, validate_certs=self.validate_certs, ca_path=self.ca_path,
-                                  follow_redirects='safe', use_netrc=False,
+                                  client_cert=self.client_cert, client_key=self.client_key,
+                                  follow_redirects=follow_redirects, use_netrc=False,
                                   unredirected_headers=[API_KEY_HEADER], http_agent=USER_AGENT)
-            return _Attempt(getattr(response, 'status', None) or response.getcode(), _headers_of(response), response.read())
+            final = response.geturl() if hasattr(response, 'geturl') else None
+            return _Attempt(getattr(response, 'status', None) or response.getcode(), _headers_of(response), response.read(),
+                            final_url=final)
         except HTTPError as exc:
             return _Attempt(exc.code, _headers_of(exc), _read_quietly(exc))
         except (URLError, SSLValidationError, HTTPException, OSError, ValueError) as exc:
-            return _Attempt(-1, reason=self._reason(exc), never_sent=_never_sent(exc), tls_error=_is_tls_error(exc))
+            attempt = _Attempt(-1, reason=self._reason(exc), never_sent=_never_sent(exc), tls_error=_is_tls_error(exc))
+            if _dns_permanent(exc):
+                attempt.diagnosis = self._dns_diagnosis(host, attempt.reason)
+            return attempt
+
+    # ---- transport diagnosis (each names the connection option to fix) -----------------
+
+    def _check_plain_http(self, deadline):
+        """Before the key first goes out over http://, read GET /api without it and without following redirects."""
+        self._scheme_checked = True
+        probe = self._exchange('GET', self.api_url(''), None, False, deadline, follow_redirects='none')
+        self._scheme_problem = self._check_scheme_answer(probe, deadline)
+
+    def _check_scheme_answer(self, attempt, deadline):
+        """A sentence when an anonymous GET /api over http:// shows that the server wants https, else None."""
+        location = urljoin(self.api_url(''), attempt.header('Location') or '') if 300 <= attempt.status < 400 else ''
+        target = attempt.final_url or location
+        if target.lower().startswith('https://') or attempt.tls_error:
+            # A TLS error on an http:// URL can only come from a redirect to https that was followed.
+            where = ' to %s' % target if target.lower().startswith('https://') else ' to https'
+            return ('the server at %s redirects%s, so the API key was not sent over plain http. Set url to the https:// '
+                    'address of the server.' % (self.base_url, where))
+        if attempt.status == 400 or (attempt.status == -1 and not attempt.never_sent and not attempt.diagnosis):
+            parts = urlsplit(self.base_url)
+            if self._speaks_tls(parts.hostname, parts.port or 80, deadline):
+                return ('the server at %s speaks TLS (HTTPS) on that port, not plain HTTP, so the API key was not sent. Set url '
+                        'to https://%s%s.' % (self.base_url, parts.netloc, parts.path))
+        return None
+
+    def _speaks_tls(self, host, port, deadline):
+        """True when a TLS handshake with host:port completes (only the protocol: the certificate is not checked).
+
+        Asked at most once per client, only after an http:// request got no HTTP answer or a 400.
+        """
+        if self._tls_probed:
+            return False
+        self._tls_probed = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        timeout = max(1, min(self.timeout, 10, int(deadline - self.clock()) or 1))
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as sock:
+                with context.wrap_socket(sock, server_hostname=host):
+                    return True
+        except (OSError, ValueError):
+            return False
+
+    def _check_tls_failure(self, attempt, deadline):
+        """A sentence naming the option to fix for a failed TLS handshake."""
+        reason = attempt.reason or ''
+        parts = urlsplit(self.base_url)
+        if NOT_TLS_RE.search(reason):
+            plain = self._exchange('GET', 'http://%s%s/api' % (parts.netloc, parts.path), None, False, deadline,
+                                   follow_redirects='none')
+            if plain.status > 0:
+                return ('the server at %s answers plain HTTP on that port, not TLS (%s). Set url to the address of its HTTPS '
+                        'binding, or to http://%s%s for a test server (the API key then travels unencrypted).'
+                        % (self.base_url, reason, parts.netloc, parts.path))
+            return ('the TLS handshake with %s failed (%s): the port does not speak TLS. Check url (scheme and port).'
+                    % (self.base_url, reason))
+        if 'CERTIFICATE_VERIFY_FAILED' in reason or 'certificate verify failed' in reason or 'validate the SSL' in reason:
+            if re.search(r'(hostname|ip address) mismatch|not valid for|doesn.t match', reason, re.I):
+                return ('the certificate of %s does not name the host %s (%s). Set url to a host name the certificate covers.'
+                        % (self.base_url, parts.hostname, reason))
+            where = 'ca_path %s does not hold the CA that signed it' % self.ca_path if self.ca_path else 'ca_path is not set'
+            return ('TLS certificate validation failed for %s (%s): %s. Set ca_path (or OCTOPUS_CA_PATH) to the PEM bundle of '
+                    'the CA that signed the server certificate (validate_certs=false only for throw-away test servers).'
+                    % (self.base_url, reason, where))
+        if self.client_cert:
+            hint = 'Check that the server trusts client_cert %s and that it is valid for client authentication.' % self.client_cert
+        else:
+            hint = ('If the server requires a client certificate (mutual TLS), set client_cert and client_key; otherwise check '
+                    'url and ca_path (validate_certs=false only for throw-away test servers).')
+        return 'the TLS handshake with %s failed (%s). %s' % (self.base_url, reason, hint)
+
+    def _dns_diagnosis(self, host, reason):
+        return ('the host name %s in url does not resolve (%s). Check the host name in url (or OCTOPUS_URL) and the DNS '
+                'servers of the host that runs the module.' % (host, reason))
+
+    def _check_octopus_root(self, rel, action):
+        """After a 404, read GET /api once: raise when url does not point at an Octopus Server.
+
+        Without this, a wrong url would make every lookup "not found", and a removal "already done".
+        Only a 404 or a 2xx without the root document proves it; 401, 5xx or no answer prove nothing.
+        """
+        if not rel or self._root_is_octopus is not None:
+            return
+        attempt, retries = self._attempts('GET', '', None, ROOT_ACTION, False)
+        if attempt.status == 404 or 200 <= attempt.status < 300:
+            self._root_is_octopus = _is_root_document(_json_or_none(attempt.raw))
+        if self._root_is_octopus is False:
+            raise self._exc('Could not %s: %s' % (action, self._not_octopus(attempt)), attempt, 'GET', '', action, retries)
+
+    def _not_octopus(self, attempt):
+        return ('%s is not an Octopus Server: GET %s answered HTTP %s without the Octopus root document. Set url to the '
+                'address of the Octopus Server web portal (without /api, including any virtual directory).'
+                % (self.base_url, self.api_url(''), attempt.status))
 
     def _open(self, url, method, **kwargs):
         """open_url, except that with ansible's own open_url on ansible-core 2.19+ the TLS context is made once per client.
 
         ansible's open_url makes a new context, and loads the system CA store (30 to 50 ms of CPU), for every request,
         even for http:// URLs. A wait polls many times, so the client keeps the context that ansible's make_context
-        builds from the same options (ca_path, validate_certs) and hands it to Request.open, which open_url calls.
+        builds from the same options (ca_path, validate_certs, client_cert, client_key) and hands it to Request.open,
+        which open_url calls.
         """
         if self.open_url is not ansible_urls.open_url or not _REQUEST_TAKES_CONTEXT:
             return self.open_url(url, method=method, **kwargs)
         if self._tls_context is None:
-            self._tls_context = ansible_urls.make_context(cafile=self.ca_path, validate_certs=self.validate_certs)
+            self._tls_context = ansible_urls.make_context(cafile=self.ca_path, validate_certs=self.validate_certs,
+                                                          client_cert=self.client_cert, client_key=self.client_key)
         return ansible_urls.Request().open(method, url, context=self._tls_context, **kwargs)
 
     def _headers(self, auth, data):
@@ -489,9 +677,13 @@ class OctopusClient:
     def _explain(self, rel, attempt, body, excerpt, retries):
         detail = _detail(body, excerpt)
         status = attempt.status
+        if attempt.diagnosis:
+            return attempt.diagnosis
         if attempt.tls_error:
             return ('TLS certificate validation failed for %s (%s). Set ca_path to the CA bundle that signed the server '
                     'certificate (validate_certs=false only for throw-away test servers).' % (self.base_url, attempt.reason))
+        if status == 404 and not rel:
+            return self._not_octopus(attempt)
         if status == -1:
             return ('cannot reach the Octopus server at %s (%s)%s. Check url, DNS, firewalls and that the Octopus Server service '
                     'is running.' % (self.base_url, attempt.reason, _tried(retries, attempt)))

@@ -19,6 +19,7 @@ description:
   - With an API key that lacks a permission it returns what it could read, warns about the rest, and returns V(null) (never
     V(0), V(false) or an empty list) for every fact it could not read; RV(cluster.missing_permission) names the permission.
     A guard that relies on such a fact must fail closed.
+  - Also returns the task queue (RV(queue)), over all spaces and system tasks, for scaling on Octopus's own work.
 author:
   - octopus.ha maintainers (@octopus-ha)
 extends_documentation_fragment:
@@ -206,6 +207,73 @@ license:
       description: C(EffectiveNodeTaskLimit) as reported by the server.
       type: int
       sample: 5
+queue:
+  description:
+    - The task queue over all spaces and system tasks (C(spaces=all&includeSystem=true)), for scaling decisions.
+    - Each fact costs at most one request; the capacity comes from the cluster summary read above.
+    - A fact that cannot be read is V(null) (with a warning), never a guess such as V(0).
+  returned: success
+  type: dict
+  contains:
+    queued_task_count:
+      description: Tasks in the C(Queued) state (C(TotalResults) of C(/api/tasks?states=Queued)).
+      type: int
+      sample: 4
+    oldest_queued_task_age:
+      description:
+        - Seconds the oldest queued task has waited, by the server clock (the C(Date) of the server's answer).
+        - V(0) when nothing is queued, or when the task is queued for a later time. V(null) when the server sent no C(Date).
+      type: int
+      sample: 95
+    oldest_queued_task_id:
+      description: Id of the oldest queued task.
+      type: str
+      sample: ServerTasks-2
+    running_task_count:
+      description: Tasks in the C(Executing) or C(Cancelling) state, on any node.
+      type: int
+      sample: 3
+    task_capacity:
+      description: Sum of the task caps of online, undrained nodes. V(null) when a node's state is unknown.
+      type: int
+      sample: 10
+    task_node_count:
+      description: Number of online, undrained nodes with a task cap above 0.
+      type: int
+      sample: 2
+    free_task_slots:
+      description: RV(queue.task_capacity) minus RV(queue.running_task_count), at least V(0).
+      type: int
+      sample: 7
+    slot_utilisation:
+      description:
+        - RV(queue.running_task_count) divided by RV(queue.task_capacity), rounded to 4 places.
+        - Can exceed V(1) while drained nodes finish their tasks. V(null) when the capacity is V(0) or unknown.
+      type: float
+      sample: 0.3
+    backlog_per_slot:
+      description: RV(queue.queued_task_count) divided by RV(queue.task_capacity). V(null) when the capacity is V(0) or unknown.
+      type: float
+      sample: 0.4
+    server_time:
+      description: The server clock the age was measured against (ISO 8601, UTC).
+      type: str
+      sample: "2026-01-01T00:10:00+00:00"
+    nodes:
+      description: Per-node task slots, in the order of RV(nodes). V(null) when the cluster summary was not readable.
+      type: list
+      elements: dict
+      sample:
+        - id: OctopusServerNodes-OCTO-NODE-01
+          name: OCTO-NODE-01
+          max_concurrent_tasks: 5
+          drained: false
+          offline: false
+          task_node: true
+          task_slots: 5
+          running_task_count: 2
+          slot_utilisation: 0.4
+          busy: true
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -213,6 +281,7 @@ from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import (
     PERMISSION_RE, OctopusApiError, OctopusClient, fail_from_exception, octopus_argument_spec)
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_cluster import (
     NODES_PATH, cluster_summary, node_is_task_node, parse_timestamp, reference_clock, same_version, task_capacity)
+from ansible_collections.octopus.ha.plugins.module_utils._octopus_queue import read_queue
 
 LICENSE_PATH = 'licenses/licenses-current-status'
 
@@ -318,11 +387,22 @@ def gather(client, warn, controller_now):
                 nodes=nodes, cluster=facts, license=read_license(client, warn))
 
 
+def queue_facts(client, result, warn):
+    """The queue section (issue 13): read after the node facts, from the same summary."""
+    nodes = result['nodes'] if result.get('cluster', {}).get('summary_readable') else None
+    reading = read_queue(client, nodes)
+    for err in reading.errors:
+        warn('A task queue fact could not be read and is null: %s' % err)
+    return dict(reading.facts, nodes=reading.nodes)
+
+
 def main():
     module = AnsibleModule(argument_spec=octopus_argument_spec(), supports_check_mode=True)
     try:
         client = OctopusClient.from_module(module)
-        module.exit_json(**gather(client, module.warn, client.wallclock()))
+        result = gather(client, module.warn, client.wallclock())
+        result['queue'] = queue_facts(client, result, module.warn)
+        module.exit_json(**result)
     except (OctopusApiError, LookupError, ValueError) as err:
         fail_from_exception(module, err)
 

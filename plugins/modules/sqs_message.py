@@ -53,10 +53,18 @@ attributes:
     details: Sends nothing and reports C(changed=true).
   diff_mode:
     support: none
+  action_group:
+    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
+    support: full
+    membership:
+      - octopus.ha.aws
   platform:
     platforms: posix
     details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
+  - SQS documents that a delete with a receipt handle that is not the most recent one for the message may succeed without
+    deleting it (a message received again gets a new handle). A handler whose message was received again while it ran may
+    therefore leave a copy; the event source then hands that copy out later and its handler is a no-op.
   - SQS does not tell whether a delete removed anything; a delete with a receipt handle SQS no longer knows
     (C(ReceiptHandleIsInvalid)) is reported as C(changed=false) with a RV(reason), so re-running is safe.
 """
@@ -93,7 +101,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-RETRY = AWSRetry.jittered_backoff(retries=8, delay=2, max_delay=30, catch_extra_error_codes=['ThrottlingException', 'RequestThrottled'])
+RETRY = AWSRetry.jittered_backoff(retries=8, delay=2, max_delay=30,
+                                  catch_extra_error_codes=['ThrottlingException', 'RequestThrottled', 'ServiceUnavailable', 'InternalError'])
 INVALID_HANDLE = ('ReceiptHandleIsInvalid', 'AWS.SimpleQueueService.ReceiptHandleIsInvalid', 'InvalidParameterValue')
 
 

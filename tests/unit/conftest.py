@@ -16,13 +16,22 @@ Fixtures
   run_module       run_module(main, args, connection=True) -> (result dict, exit code) with patch_module_args
   warning_texts    warning_texts(result) -> list of warning strings (2.19 returns warnings as dicts)
   api_key          the API key used by all fixtures (tests assert it never leaks)
+  tls_files        TlsFiles: a throw-away CA (ca_path), a server certificate for localhost/127.0.0.1
+                   (server_cert, server_key), a client certificate (client_cert, client_key) and a server
+                   certificate for octopus.example.com only (other_host_cert, other_host_key), all PEM
   (autouse)        isolated_module_warnings: each test starts with an empty ansible-core warning registry
+
+Runs on ansible-core 2.16 too (scripts/test.sh stage core216): tests/unit/compat.py has the fallbacks.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import collections
+import datetime
+import ipaddress
 import json
+import os
 
 import pytest
 
@@ -37,11 +46,7 @@ from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus
     install,
     patch_module_args,
 )
-
-try:
-    from ansible.module_utils import _internal as ansible_internal  # ansible-core 2.19+
-except ImportError:  # pragma: no cover - older ansible-core has no controller/module switch
-    ansible_internal = None
+from ansible_collections.octopus.ha.tests.unit.compat import ansible_internal
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +131,63 @@ def warning_texts():
     def texts(result):
         return [_warning_text(w) for w in result.get('warnings') or []]
     return texts
+
+
+TlsFiles = collections.namedtuple('TlsFiles', ['ca_path', 'server_cert', 'server_key', 'client_cert', 'client_key', 'directory',
+                                               'other_host_cert', 'other_host_key'])
+
+
+def make_tls_files(directory):
+    """A throw-away CA with one server certificate (localhost, 127.0.0.1) and one client certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'octopus.ha unit-test CA')])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now)
+               .not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                            data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                            crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+
+    def leaf(name, usage, alt_names):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=2))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
+        if alt_names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        return key, builder.sign(ca_key, hashes.SHA256())
+
+    server_key, server_cert = leaf('localhost', ExtendedKeyUsageOID.SERVER_AUTH,
+                                   [x509.DNSName('localhost'), x509.IPAddress(ipaddress.ip_address('127.0.0.1'))])
+    client_key, client_cert = leaf('octopus-ha-client', ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    other_key, other_cert = leaf('octopus.example.com', ExtendedKeyUsageOID.SERVER_AUTH, [x509.DNSName('octopus.example.com')])
+    paths = {}
+    for name, obj in (('ca.pem', ca_cert), ('server.pem', server_cert), ('client.pem', client_cert), ('other.pem', other_cert)):
+        paths[name] = os.path.join(directory, name)
+        with open(paths[name], 'wb') as handle:
+            handle.write(obj.public_bytes(serialization.Encoding.PEM))
+    for name, key in (('server-key.pem', server_key), ('client-key.pem', client_key), ('other-key.pem', other_key)):
+        paths[name] = os.path.join(directory, name)
+        with open(paths[name], 'wb') as handle:
+            handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        os.chmod(paths[name], 0o600)
+    return TlsFiles(paths['ca.pem'], paths['server.pem'], paths['server-key.pem'], paths['client.pem'],
+                    paths['client-key.pem'], directory, paths['other.pem'], paths['other-key.pem'])
+
+
+@pytest.fixture(scope='session')
+def tls_files(tmp_path_factory):
+    return make_tls_files(str(tmp_path_factory.mktemp('tls')))

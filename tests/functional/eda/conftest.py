@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,6 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eda_moto_harness import MotoHarness  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+
+
+# moto's in-process server logs every request through werkzeug; keep failure reports readable.
+logging.getLogger('werkzeug').setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope='session')
@@ -93,3 +98,13 @@ def adhoc(eda_playbook, tmp_path):
         return json.loads(out.read_text())
 
     return run
+
+
+@pytest.fixture
+def scaling_model(moto):
+    """The AWS scale-in model of asg_scaling_model.py (terminate hooks, deferred scale-in), reset for each test."""
+    from asg_scaling_model import install  # pylint: disable=import-outside-toplevel
+    model = install()
+    model.reset()
+    yield model
+    model.reset()

@@ -39,7 +39,10 @@ def run_job(tmp_path, sim, api_key, node_name):
 
 
 def test_scale_in_job_with_injected_credential(tmp_path):
-    with octosim_testing.SimulatorProcess({'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02'}, {'Name': 'OCTO-NODE-03'}],
+    # OCTO-NODE-03 is offline (its VM is gone, no inventory host): only then does node_remove delete the record
+    # without stopping a service first.
+    with octosim_testing.SimulatorProcess({'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02'},
+                                                     {'Name': 'OCTO-NODE-03', 'Heartbeat': False, 'LastSeenAgo': 3600}],
                                            'license': {'node_limit': None}}) as sim:
         result = run_job(tmp_path, sim, octosim_testing.ADMIN_KEY, 'OCTO-NODE-03')
         assert result.status == 'successful', result.stdout.read()[-5000:]

@@ -229,6 +229,20 @@ def test_stops_the_service_on_the_vm_then_deletes_the_record(sim_factory, scale_
     assert 'Record: deleted' in result.result('Report the removal')['msg']
 
 
+def test_a_service_that_cannot_be_stopped_keeps_the_record_and_the_run_goes_on(sim_factory, scale_in, inventory_file, fake_windows):
+    """The VM answers but has no service of that name (wrong instance name): not a verified stop, so no delete."""
+    sim = sim_factory(cluster(), speed=0)
+    _seed_octopus_service(fake_windows, 'vm03', 'OctopusServer', 'OctopusDeploy')
+    inventory = inventory_file({'vm03': {'ansible_connection': 'local'}})
+    env = dict(fake_windows, OCTOHA_SIM_URL=sim.url)
+    result = scale_in(sim, inventory=inventory, env=env,
+                      extra_vars={'node_remove_windows_host': 'vm03', 'node_remove_octopus_instance': 'Green'})
+    assert result.rc == 0, result.explain()
+    assert 'could not be stopped' in result.result('Report that the service could not be stopped')['msg']
+    assert _fake_host_state(fake_windows, 'vm03')['services']['octopusdeploy']['state'] != 'stopped'
+    assert record_kept(sim), 'the service was not verified stopped: the record is kept drained with cap 0'
+
+
 def test_unreachable_vm_is_skipped_with_a_message_and_the_record_kept(sim_factory, scale_in, inventory_file):
     sim = sim_factory(cluster(), speed=0)
     inventory = inventory_file({'vm-gone': {

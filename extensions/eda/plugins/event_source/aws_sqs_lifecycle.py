@@ -14,15 +14,26 @@ description:
     directly, through an SNS topic, or through an EventBridge rule.
   - Puts one event per C(autoscaling:EC2_INSTANCE_LAUNCHING) or C(autoscaling:EC2_INSTANCE_TERMINATING) message on the
     rulebook queue, with the normalised lifecycle fields under C(lifecycle) plus C(queue_url) and C(receipt_handle).
+  - C(lifecycle.plan) says what the handlers do, from the transition and the message's C(Origin) and C(Destination)
+    (warm pools). V(scale_out) for an instance that joins the group (C(EC2) or C(WarmPool) to C(AutoScalingGroup)),
+    V(scale_in) for one that leaves it for good (C(AutoScalingGroup) to C(EC2)), V(park) for one that goes back into the
+    warm pool (C(AutoScalingGroup) to C(WarmPool): drained, record kept), and V(continue) for the others (C(EC2) to
+    C(WarmPool), C(WarmPool) to C(EC2)): they are not part of the cluster, the handler only completes the action.
+  - C(first_delivery) is true when SQS delivers the message for the first time and no other copy of the same lifecycle
+    action was handed out before. A handler that finds the action no longer active on a first delivery reports a failure.
   - At-least-once. Lifecycle messages are NOT deleted here; the handler playbook deletes the message after it has completed
     the lifecycle action (see M(octopus.ha.sqs_message)). If the handler fails, the message comes back after its
     visibility timeout. (C(ansible.eda.aws_sqs_queue) deletes each message before any job runs, so a failed job loses it.)
   - C(autoscaling:TEST_NOTIFICATION) messages are logged and deleted; they are not actions.
-  - Duplicates are filtered by C(LifecycleActionToken) for O(dedupe_ttl) seconds. A second message with the same token is
-    neither queued nor deleted, so it is handled (as a no-op) once the first handling is over and the TTL has passed.
-    A redelivery of the same SQS message (same message id, e.g. after a failed handler) is queued again.
+  - Copies of a lifecycle action that was handed to a handler less than O(dedupe_ttl) seconds ago are held back (neither
+    queued nor deleted). That covers a duplicate notification (another message with the same C(LifecycleActionToken)) and
+    the same message received again while its handler is still starting or running. The rulebook's per-instance C(lock)
+    serialises any copy that comes later, and that copy's handler is a no-op.
   - Malformed messages (not JSON, or no lifecycle fields) are logged and left on the queue, so the queue's redrive
-    policy moves them to the dead-letter queue.
+    policy moves them to the dead-letter queue. An error while handling one message is logged and never stops the source.
+  - Authentication and credential errors (C(AccessDenied), C(InvalidClientTokenId), no credentials, ...) and a queue that
+    does not exist end the source at once with an error that says what to fix. Other receive errors are retried with
+    exponential backoff up to 60 s.
 options:
   queue_name:
     description:
@@ -68,15 +79,17 @@ options:
     type: int
     default: 10
   dedupe_ttl:
-    description: Seconds a lifecycle action token is remembered for de-duplication.
+    description:
+      - Seconds after an event was handed out during which other copies of the same lifecycle action are held back.
+      - Set it above the time a handler needs to start heartbeating; the heartbeat then keeps the message hidden.
     type: int
     default: 600
   max_events:
-    description: Stop after this many events were queued (for tests). 0 means run forever.
+    description: Stop after this many events were queued (for one-shot runs). 0 means run forever.
     type: int
     default: 0
   idle_timeout:
-    description: Stop when no message arrived for this many seconds (for tests and one-shot runs). 0 means never.
+    description: Stop when no message arrived for this many seconds (for one-shot runs). 0 means never.
     type: float
     default: 0
 """
@@ -84,6 +97,7 @@ options:
 EXAMPLES = r"""
 - name: Octopus HA lifecycle
   hosts: all
+  execution_strategy: parallel
   sources:
     - octopus.ha.aws_sqs_lifecycle:
         queue_name: octopus-lifecycle
@@ -94,6 +108,7 @@ EXAMPLES = r"""
       action:
         run_playbook:
           name: octopus.ha.eda_scale_in
+          lock: "{{ event.instance_id }}"
 """
 
 import asyncio
@@ -103,11 +118,11 @@ import time
 
 try:
     from aiobotocore.session import get_session
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
     HAS_AIOBOTOCORE = True
 except ImportError:
     HAS_AIOBOTOCORE = False
-    BotoCoreError = ClientError = Exception
+    BotoCoreError = ClientError = NoCredentialsError = NoRegionError = PartialCredentialsError = Exception
 
 LOGGER = logging.getLogger(__name__)
 
@@ -119,10 +134,32 @@ TEST_EVENT = 'autoscaling:TEST_NOTIFICATION'
 LIFECYCLE_FIELDS = ('LifecycleTransition', 'AutoScalingGroupName', 'LifecycleHookName', 'LifecycleActionToken',
                     'EC2InstanceId', 'NotificationMetadata', 'Time', 'AccountId', 'Origin', 'Destination', 'RequestId')
 MAX_ERROR_BACKOFF = 60.0
+# Error codes that retrying cannot fix: the credentials or the permissions are wrong.
+AUTH_ERROR_CODES = frozenset((
+    'AccessDenied', 'AccessDeniedException', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'UnrecognizedClientException',
+    'ExpiredToken', 'ExpiredTokenException', 'InvalidAccessKeyId', 'MissingAuthenticationToken', 'AuthFailure',
+    'InvalidSecurity', 'RequestExpired', 'KMS.AccessDeniedException', 'KmsAccessDenied',
+))
+MISSING_QUEUE_CODES = frozenset(('AWS.SimpleQueueService.NonExistentQueue', 'NonExistentQueue', 'QueueDoesNotExist'))
+# The plan for each (transition, Origin, Destination). See DOCUMENTATION and docs/event-driven.md "Warm pools".
+PLANS = {
+    ('launching', 'EC2', 'AutoScalingGroup'): 'scale_out',
+    ('launching', 'WarmPool', 'AutoScalingGroup'): 'scale_out',
+    ('launching', 'EC2', 'WarmPool'): 'continue',
+    ('terminating', 'AutoScalingGroup', 'EC2'): 'scale_in',
+    ('terminating', 'AutoScalingGroup', 'WarmPool'): 'park',
+    ('terminating', 'WarmPool', 'EC2'): 'continue',
+}
+SEEN_TTL = 86400
+SEEN_MAX = 10000
 
 
 class MalformedMessage(ValueError):
     """The message is not a lifecycle notification we understand."""
+
+
+class LifecycleSourceError(RuntimeError):
+    """An error that retrying cannot fix (credentials, permissions, missing queue): the source stops."""
 
 
 def _loads(text):
@@ -150,6 +187,17 @@ def unwrap(body):
     return 'sqs', data
 
 
+def plan(transition, origin, destination):
+    """What the handlers do for this transition. Returns (plan, reason)."""
+    if not origin and not destination:
+        # A notification without the warm-pool fields: a plain scale-out or scale-in.
+        return ('scale_out' if transition == 'launching' else 'scale_in'), 'no Origin/Destination: a plain %s' % transition
+    found = PLANS.get((transition, origin, destination))
+    if found is None:
+        raise MalformedMessage('unknown %s shape %s -> %s' % (transition, origin, destination))
+    return found, '%s from %s to %s' % (transition, origin, destination)
+
+
 def classify(body):
     """Return ('test'|'lifecycle', envelope, payload). Raises MalformedMessage for anything else."""
     envelope, payload = unwrap(body)
@@ -161,45 +209,82 @@ def classify(body):
     missing = [f for f in ('AutoScalingGroupName', 'LifecycleHookName', 'EC2InstanceId') if not payload.get(f)]
     if missing:
         raise MalformedMessage('lifecycle message without %s' % ', '.join(missing))
+    plan(TRANSITIONS[transition], payload.get('Origin'), payload.get('Destination'))
     return 'lifecycle', envelope, payload
 
 
-def build_event(message, envelope, payload, queue_url, region):
+def build_event(message, envelope, payload, queue_url, region, first_delivery=True):
     lifecycle = dict((k, payload.get(k)) for k in LIFECYCLE_FIELDS)
     lifecycle['transition'] = TRANSITIONS[payload['LifecycleTransition']]
+    lifecycle['plan'], lifecycle['plan_reason'] = plan(lifecycle['transition'], payload.get('Origin'), payload.get('Destination'))
     attributes = message.get('Attributes', {})
+    receive_count = int(attributes.get('ApproximateReceiveCount', 1))
+    sent = attributes.get('SentTimestamp')
     return {
         'lifecycle': lifecycle,
         'instance_id': payload['EC2InstanceId'],
         'queue_url': queue_url,
         'receipt_handle': message['ReceiptHandle'],
         'message_id': message.get('MessageId'),
-        'receive_count': int(attributes.get('ApproximateReceiveCount', 1)),
+        'receive_count': receive_count,
+        'first_delivery': bool(first_delivery and receive_count == 1),
+        'sent_at': int(sent) / 1000.0 if sent else None,
         'envelope': envelope,
         'region': region,
         'body': payload,
     }
 
 
-class TokenCache:
-    """Lifecycle action tokens seen recently: token -> (SQS message id, expiry)."""
+class InFlight:
+    """Lifecycle actions handed out recently (token -> (message id, until)) and ever seen (token -> when)."""
 
     def __init__(self, ttl, clock=time.monotonic):
         self.ttl = ttl
         self.clock = clock
         self.entries = {}
+        self.seen = {}
 
-    def is_duplicate(self, token, message_id):
-        """True if another message with this token was queued within the TTL. Records the token otherwise."""
-        now = self.clock()
+    def _prune(self, now):
         self.entries = dict((k, v) for k, v in self.entries.items() if v[1] > now)
-        if not token:
-            return False
-        seen = self.entries.get(token)
-        if seen and seen[0] != message_id:
-            return True
-        self.entries[token] = (message_id, now + self.ttl)
-        return False
+        if len(self.seen) > SEEN_MAX:
+            self.seen = dict(sorted(self.seen.items(), key=lambda kv: kv[1])[-SEEN_MAX // 2:])
+        self.seen = dict((k, v) for k, v in self.seen.items() if v + SEEN_TTL > now)
+
+    def held_back(self, key):
+        """The message id of the copy handed out within the TTL, or None."""
+        now = self.clock()
+        self._prune(now)
+        entry = self.entries.get(key)
+        return entry[0] if entry else None
+
+    def hand_out(self, key, message_id):
+        """Record a hand-out. Returns True when no copy of this action was handed out before."""
+        now = self.clock()
+        first = key not in self.seen
+        self.entries[key] = (message_id, now + self.ttl)
+        self.seen.setdefault(key, now)
+        return first
+
+
+def error_code(exc):
+    return exc.response.get('Error', {}).get('Code', '') if isinstance(exc, ClientError) and hasattr(exc, 'response') else ''
+
+
+def fatal_reason(exc, queue):
+    """A sentence when exc cannot be fixed by retrying, else None."""
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return ('aws_sqs_lifecycle cannot read %s: no usable AWS credentials (%s). Give the rulebook credentials: the '
+                'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment, a profile, or an instance or pod role.' % (queue, exc))
+    if isinstance(exc, NoRegionError):
+        return 'aws_sqs_lifecycle cannot read %s: no AWS region. Set the source\'s region or AWS_REGION.' % queue
+    code = error_code(exc)
+    if code in AUTH_ERROR_CODES:
+        return ('aws_sqs_lifecycle cannot read %s: AWS refused the credentials or the permission (%s: %s). Fix the rulebook\'s '
+                'AWS credentials or grant sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility and '
+                'sqs:GetQueueUrl on the queue; retrying cannot help.' % (queue, code, exc))
+    if code in MISSING_QUEUE_CODES:
+        return 'aws_sqs_lifecycle: the queue %s does not exist (%s). Check queue_url/queue_name, the region and the account.' % (queue, code)
+    return None
 
 
 class LifecycleQueueReader:
@@ -211,9 +296,9 @@ class LifecycleQueueReader:
         self.args = args
         self.clock = clock
         self.sleep = sleep
-        self.tokens = TokenCache(self.opt('dedupe_ttl', 600), clock)
+        self.inflight = InFlight(self.opt('dedupe_ttl', 600), clock)
         self.queued = 0
-        self.stats = dict(received=0, queued=0, duplicates=0, tests_deleted=0, malformed=0)
+        self.stats = dict(received=0, queued=0, held_back=0, tests_deleted=0, malformed=0, errors=0)
 
     def opt(self, name, default=None, kind=int):
         """An argument converted to kind, with None and '' meaning the default."""
@@ -225,10 +310,17 @@ class LifecycleQueueReader:
                        secret_key='aws_secret_access_key', session_token='aws_session_token')
         return dict((dest, self.args[src]) for src, dest in mapping.items() if self.args.get(src))
 
+    def queue_label(self):
+        return self.args.get('queue_url') or self.args.get('queue_name')
+
     async def resolve_queue_url(self, client):
         if self.args.get('queue_url'):
             return self.args['queue_url']
-        response = await client.get_queue_url(QueueName=self.args['queue_name'])
+        try:
+            response = await client.get_queue_url(QueueName=self.args['queue_name'])
+        except (ClientError, BotoCoreError) as e:
+            raise LifecycleSourceError(fatal_reason(e, self.queue_label()) or 'aws_sqs_lifecycle: cannot look up the queue %s: %s'
+                                       % (self.queue_label(), e)) from e
         return response['QueueUrl']
 
     def _receive_args(self, queue_url):
@@ -272,44 +364,70 @@ class LifecycleQueueReader:
             self.stats['tests_deleted'] += 1
             LOGGER.info('aws_sqs_lifecycle: deleted test notification %s', message_id)
             return False
-        token = payload.get('LifecycleActionToken')
-        if self.tokens.is_duplicate(token, message_id):
-            self.stats['duplicates'] += 1
-            LOGGER.info('aws_sqs_lifecycle: duplicate of lifecycle action %s (message %s) is being handled; left on the queue',
-                        token, message_id)
+        key = payload.get('LifecycleActionToken') or message_id
+        earlier = self.inflight.held_back(key)
+        if earlier:
+            self.stats['held_back'] += 1
+            LOGGER.info('aws_sqs_lifecycle: lifecycle action %s of %s was handed out less than %s s ago (message %s); holding back '
+                        'message %s (receive count %s)', key, payload.get('EC2InstanceId'), self.inflight.ttl, earlier, message_id,
+                        message.get('Attributes', {}).get('ApproximateReceiveCount', '?'))
             return False
-        await queue.put(build_event(message, envelope, payload, queue_url, region))
+        first = self.inflight.hand_out(key, message_id)
+        await queue.put(build_event(message, envelope, payload, queue_url, region, first_delivery=first))
         self.queued += 1
         self.stats['queued'] += 1
         return True
+
+    async def handle_safely(self, client, queue, queue_url, region, message):
+        """handle(), but an unexpected error on one message is logged and never stops the source."""
+        try:
+            return await self.handle(client, queue, queue_url, region, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # pylint: disable=broad-except
+            reason = fatal_reason(e, queue_url)
+            if reason:
+                raise LifecycleSourceError(reason) from e
+            self.stats['errors'] += 1
+            LOGGER.warning('aws_sqs_lifecycle: could not handle message %s, it stays on the queue: %s', message.get('MessageId'), e)
+            return False
+
+    async def receive(self, client, queue_url, failures):
+        """One receive call. Returns (messages, failures); raises LifecycleSourceError when retrying cannot help."""
+        try:
+            response = await client.receive_message(**self._receive_args(queue_url))
+        except (ClientError, BotoCoreError) as e:
+            reason = fatal_reason(e, queue_url)
+            if reason:
+                raise LifecycleSourceError(reason) from e
+            failures += 1
+            delay = min(MAX_ERROR_BACKOFF, 2.0 ** failures)
+            LOGGER.warning('aws_sqs_lifecycle: receive failed (%s), retrying in %.0f s', e, delay)
+            await self.sleep(delay)
+            return None, failures
+        return response.get('Messages', []), 0
 
     async def run(self, client, queue, region=None):
         queue_url = await self.resolve_queue_url(client)
         LOGGER.info('aws_sqs_lifecycle: reading %s', queue_url)
         last_message_at = self.clock()
         failures = 0
-        while not self.done(last_message_at):
-            try:
-                response = await client.receive_message(**self._receive_args(queue_url))
-            except (ClientError, BotoCoreError) as e:
-                if 'NonExistentQueue' in str(e) or 'QueueDoesNotExist' in str(e):
-                    raise
-                failures += 1
-                delay = min(MAX_ERROR_BACKOFF, 2.0 ** failures)
-                LOGGER.warning('aws_sqs_lifecycle: receive failed (%s), retrying in %.0f s', e, delay)
-                await self.sleep(delay)
-                continue
-            failures = 0
-            messages = response.get('Messages', [])
-            if not messages:
-                if self.opt('delay_seconds', 0, float):
-                    await self.sleep(self.opt('delay_seconds', 0, float))
-                continue
-            last_message_at = self.clock()
-            for message in messages:
-                if self.limit_reached():
-                    break
-                await self.handle(client, queue, queue_url, region, message)
+        try:
+            while not self.done(last_message_at):
+                messages, failures = await self.receive(client, queue_url, failures)
+                if messages is None:
+                    continue
+                if not messages:
+                    if self.opt('delay_seconds', 0, float):
+                        await self.sleep(self.opt('delay_seconds', 0, float))
+                    continue
+                last_message_at = self.clock()
+                for message in messages:
+                    if self.limit_reached():
+                        break
+                    await self.handle_safely(client, queue, queue_url, region, message)
+        finally:
+            LOGGER.info('aws_sqs_lifecycle: stats %s', json.dumps(self.stats, sort_keys=True))
         return self.stats
 
 
@@ -321,8 +439,11 @@ async def main(queue, args):
     session = get_session()
     if args.get('profile'):
         session.set_config_variable('profile', args['profile'])
-    async with session.create_client('sqs', **reader.client_kwargs()) as client:
-        await reader.run(client, queue, region=client.meta.region_name)
+    try:
+        async with session.create_client('sqs', **reader.client_kwargs()) as client:
+            await reader.run(client, queue, region=client.meta.region_name)
+    except (NoRegionError, NoCredentialsError, PartialCredentialsError) as e:
+        raise LifecycleSourceError(fatal_reason(e, reader.queue_label())) from e
 
 
 if __name__ == '__main__':

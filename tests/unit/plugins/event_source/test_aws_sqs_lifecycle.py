@@ -12,14 +12,16 @@ import json
 import pytest
 
 from ansible_collections.octopus.ha.extensions.eda.plugins.event_source import aws_sqs_lifecycle as src
-from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import Clock
 
 QUEUE_URL = 'http://127.0.0.1:5000/123456789012/octopus-lifecycle'
 
 
 def lifecycle_body(instance_id='i-0abc', token='tok-1', transition='autoscaling:EC2_INSTANCE_TERMINATING', **extra):
+    launching = transition == 'autoscaling:EC2_INSTANCE_LAUNCHING'
     body = {
-        'Origin': 'AutoScalingGroup', 'Destination': 'EC2', 'Service': 'AWS Auto Scaling', 'Time': '2026-11-26T09:00:00.000Z',
+        # What AWS sends for a plain scale-out / scale-in (no warm pool).
+        'Origin': 'EC2' if launching else 'AutoScalingGroup', 'Destination': 'AutoScalingGroup' if launching else 'EC2',
+        'Service': 'AWS Auto Scaling', 'Time': '2026-11-26T09:00:00.000Z',
         'AccountId': '123456789012', 'LifecycleTransition': transition, 'RequestId': 'req-1', 'LifecycleActionToken': token,
         'EC2InstanceId': instance_id, 'LifecycleHookName': 'octopus-drain', 'AutoScalingGroupName': 'octopus-ha',
     }
@@ -43,6 +45,17 @@ def eventbridge(payload):
             'account': '123456789012', 'time': '2026-11-26T09:00:00Z', 'region': 'us-east-1', 'resources': [], 'detail': detail}
 
 
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.now += seconds
+
+
 class FakeSQS:
     """Serves batches of messages; each receive advances the fake clock by the long-poll wait when empty."""
 
@@ -62,7 +75,7 @@ class FakeSQS:
             raise self.errors.pop(0)
         if self.batches:
             return {'Messages': self.batches.pop(0)}
-        self.clock.advance(kwargs['WaitTimeSeconds'] or 1)
+        self.clock.now += kwargs['WaitTimeSeconds'] or 1
         return {}
 
     async def delete_message(self, QueueUrl, ReceiptHandle):
@@ -83,12 +96,12 @@ def message(body, message_id='m-1', handle='rh-1', raw=False, receive_count='1')
 
 
 def run(batches, args=None, errors=None):
-    clock = Clock(now=0.0)
+    clock = FakeClock()
     client = FakeSQS(batches, clock, errors)
     queue = ListQueue()
     base = dict(queue_url=QUEUE_URL, wait_seconds=1, idle_timeout=3)
     base.update(args or {})
-    reader = src.LifecycleQueueReader(base, clock=clock.monotonic, sleep=clock.sleep_async)
+    reader = src.LifecycleQueueReader(base, clock=clock, sleep=clock.sleep)
     stats = asyncio.run(reader.run(client, queue, region='us-east-1'))
     return queue.events, client, stats
 
@@ -145,25 +158,114 @@ def test_duplicate_token_is_neither_queued_nor_deleted():
     events, client, stats = run([[first, second]])
     assert [e['receipt_handle'] for e in events] == ['rh-1']
     assert client.deleted == []
-    assert stats['duplicates'] == 1
+    assert stats['held_back'] == 1
 
 
-def test_redelivery_of_same_message_is_queued_again():
+def test_message_received_again_while_its_handler_runs_is_held_back():
+    """A handler that started late (lock, slow start) lets the visibility lapse: the copy is not queued again."""
     first = message(lifecycle_body(), message_id='m-1', handle='rh-1')
     again = message(lifecycle_body(), message_id='m-1', handle='rh-1b', receive_count='2')
-    events, dummy, dummy2 = run([[first], [again]])
-    assert [e['receipt_handle'] for e in events] == ['rh-1', 'rh-1b']
-    assert events[1]['receive_count'] == 2
+    events, client, stats = run([[first], [again]])
+    assert [e['receipt_handle'] for e in events] == ['rh-1']
+    assert stats['held_back'] == 1
+    assert client.deleted == []
 
 
-def test_duplicate_accepted_after_ttl():
-    clock = Clock(now=0.0)
-    cache = src.TokenCache(10, clock.monotonic)
-    assert cache.is_duplicate('t', 'm-1') is False
-    assert cache.is_duplicate('t', 'm-2') is True
+def test_copy_after_the_ttl_is_handed_out_again_and_is_not_a_first_delivery():
+    clock = FakeClock()
+    first = message(lifecycle_body(), message_id='m-1', handle='rh-1')
+    again = message(lifecycle_body(), message_id='m-1', handle='rh-1b', receive_count='2')
+    dup = message(lifecycle_body(), message_id='m-9', handle='rh-9')
+
+    class Later(FakeSQS):
+        async def receive_message(self, **kwargs):
+            clock.now += 700
+            return await FakeSQS.receive_message(self, **kwargs)
+
+    client = Later([[first], [again], [dup]], clock)
+    queue = ListQueue()
+    reader = src.LifecycleQueueReader(dict(queue_url=QUEUE_URL, wait_seconds=1, dedupe_ttl=600, max_events=3), clock=clock, sleep=clock.sleep)
+    asyncio.run(reader.run(client, queue, region='us-east-1'))
+    assert [e['receipt_handle'] for e in queue.events] == ['rh-1', 'rh-1b', 'rh-9']
+    assert [e['first_delivery'] for e in queue.events] == [True, False, False]
+
+
+def test_first_delivery_is_false_on_a_redelivery():
+    events, dummy, dummy2 = run([[message(lifecycle_body(), receive_count='3')]])
+    assert events[0]['first_delivery'] is False
+    assert events[0]['receive_count'] == 3
+
+
+def test_inflight_entries_expire_after_the_ttl():
+    clock = FakeClock()
+    cache = src.InFlight(10, clock)
+    assert cache.held_back('t') is None
+    assert cache.hand_out('t', 'm-1') is True
+    assert cache.held_back('t') == 'm-1'
     clock.now = 11
-    assert cache.is_duplicate('t', 'm-2') is False
-    assert cache.is_duplicate(None, 'm-3') is False
+    assert cache.held_back('t') is None
+    assert cache.hand_out('t', 'm-2') is False, 'the action was handed out before'
+
+
+@pytest.mark.parametrize('transition, origin, destination, plan', [
+    ('autoscaling:EC2_INSTANCE_LAUNCHING', 'EC2', 'AutoScalingGroup', 'scale_out'),
+    ('autoscaling:EC2_INSTANCE_LAUNCHING', 'WarmPool', 'AutoScalingGroup', 'scale_out'),
+    ('autoscaling:EC2_INSTANCE_LAUNCHING', 'EC2', 'WarmPool', 'continue'),
+    ('autoscaling:EC2_INSTANCE_TERMINATING', 'AutoScalingGroup', 'EC2', 'scale_in'),
+    ('autoscaling:EC2_INSTANCE_TERMINATING', 'AutoScalingGroup', 'WarmPool', 'park'),
+    ('autoscaling:EC2_INSTANCE_TERMINATING', 'WarmPool', 'EC2', 'continue'),
+    ('autoscaling:EC2_INSTANCE_TERMINATING', None, None, 'scale_in'),
+    ('autoscaling:EC2_INSTANCE_LAUNCHING', None, None, 'scale_out'),
+])
+def test_plan_follows_origin_and_destination(transition, origin, destination, plan):
+    body = lifecycle_body(transition=transition, Origin=origin, Destination=destination)
+    for wrap in (lambda b: b, sns, eventbridge):
+        events, dummy, dummy2 = run([[message(wrap(body))]])
+        assert events[0]['lifecycle']['plan'] == plan
+        assert events[0]['lifecycle']['Origin'] == origin
+
+
+def test_unknown_origin_destination_is_left_for_the_dlq():
+    body = lifecycle_body(Origin='WarmPool', Destination='WarmPool')
+    events, client, stats = run([[message(body)]])
+    assert events == [] and stats['malformed'] == 1 and client.deleted == []
+
+
+@pytest.mark.parametrize('code', ['AccessDenied', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken'])
+def test_auth_errors_stop_the_source_at_once(code):
+    from botocore.exceptions import ClientError
+    err = ClientError({'Error': {'Code': code, 'Message': 'no'}}, 'ReceiveMessage')
+    with pytest.raises(src.LifecycleSourceError) as raised:
+        run([[message(lifecycle_body())]], errors=[err, err, err])
+    assert code in str(raised.value) and 'retrying cannot help' in str(raised.value)
+
+
+def test_missing_credentials_stop_the_source_with_a_fix():
+    from botocore.exceptions import NoCredentialsError
+    with pytest.raises(src.LifecycleSourceError) as raised:
+        run([], errors=[NoCredentialsError()])
+    assert 'no usable AWS credentials' in str(raised.value)
+
+
+def test_an_error_on_one_message_does_not_stop_the_source():
+    class Flaky(FakeSQS):
+        async def delete_message(self, QueueUrl, ReceiptHandle):
+            raise RuntimeError('connection reset while deleting')
+
+    clock = FakeClock()
+    client = Flaky([[message(TEST_NOTIFICATION, handle='rh-test'), message(lifecycle_body(), message_id='m-2', handle='rh-2')]], clock)
+    queue = ListQueue()
+    reader = src.LifecycleQueueReader(dict(queue_url=QUEUE_URL, wait_seconds=1, idle_timeout=3), clock=clock, sleep=clock.sleep)
+    stats = asyncio.run(reader.run(client, queue, region='us-east-1'))
+    assert [e['receipt_handle'] for e in queue.events] == ['rh-2']
+    assert stats['errors'] == 1
+
+
+def test_stats_are_logged_when_the_source_ends(caplog):
+    import logging
+    with caplog.at_level(logging.INFO):
+        run([[message(lifecycle_body())]])
+    assert any('aws_sqs_lifecycle: stats' in r.getMessage() and '"queued": 1' in r.getMessage() for r in caplog.records)
 
 
 def test_max_events_stops_and_limits_batch():
@@ -195,8 +297,9 @@ def test_receive_errors_back_off_and_continue():
 def test_missing_queue_is_fatal():
     from botocore.exceptions import ClientError
     err = ClientError({'Error': {'Code': 'AWS.SimpleQueueService.NonExistentQueue', 'Message': 'x'}}, 'ReceiveMessage')
-    with pytest.raises(ClientError):
+    with pytest.raises(src.LifecycleSourceError) as raised:
         run([], errors=[err])
+    assert 'does not exist' in str(raised.value)
 
 
 def test_queue_argument_required():

@@ -33,30 +33,13 @@ from email.message import Message
 from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ansible.module_utils import basic
 from ansible_collections.octopus.ha.plugins.module_utils import _octopus_api, _octopus_tasks
-
-try:
-    from ansible.module_utils.testing import patch_module_args  # ansible-core 2.19+
-except ImportError:  # pragma: no cover - ansible-core 2.16 to 2.18
-    patch_module_args = None
+from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args  # noqa: F401  (re-exported)
 
 URL = 'https://octopus.example.com'
 KEY = 'API-UNITTESTSECRETKEY0123456789AB'
 WALL_START = 1767225600.0          # 2026-01-01T00:00:00Z
 TERMINAL = ('Success', 'Failed', 'Canceled', 'TimedOut')
-
-
-if patch_module_args is None:  # pragma: no cover - exercised by the ansible-core 2.16 run
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        """What ansible.module_utils.testing.patch_module_args does on ansible-core 2.19, for older cores."""
-        saved = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps(dict(ANSIBLE_MODULE_ARGS=args or {})).encode('utf-8')
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved
 
 
 # ---- time ------------------------------------------------------------------------------------
@@ -161,12 +144,14 @@ class FakeHttp:
     route(method, path, *replies): path is the path after '/api/' without the query ('' for the
     root document), or a compiled regex. Replies are consumed in order and the last one repeats.
     A reply is a dict from OctopusReply.reply()/error(), or an exception instance to raise.
-    An unrouted request fails the test with AssertionError.
+    GET /api answers the Octopus root document unless a test routes it (the client reads it
+    after a 404, and before it first sends the key over http://). Any other unrouted request
+    fails the test with AssertionError.
     """
 
     def __init__(self, clock):
         self.clock = clock
-        self.routes = []
+        self.routes = [['GET', '', [OctopusReply.reply(OctopusReply.root())]]]
         self.calls = []
 
     def route(self, method, path, *replies):

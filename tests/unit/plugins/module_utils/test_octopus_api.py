@@ -87,11 +87,21 @@ def test_root_is_anonymous(octopus_client, fake_http, octopus_reply):
     assert fake_http.calls[0].url == 'https://octopus.example.com/api'
 
 
-def test_tls_options_and_timeout_passed(octopus_client, fake_http, octopus_reply):
+def test_tls_options_and_timeout_passed(octopus_client, fake_http, octopus_reply, tls_files):
     fake_http.route('GET', NODES, octopus_reply.reply({}))
-    octopus_client(validate_certs=False, ca_path='/etc/ca.pem', timeout=7).get(NODES)
+    octopus_client(validate_certs=False, ca_path=tls_files.ca_path, timeout=7,
+                   client_cert=tls_files.client_cert, client_key=tls_files.client_key).get(NODES)
     kwargs = fake_http.calls[0].kwargs
-    assert (kwargs['validate_certs'], kwargs['ca_path'], kwargs['timeout']) == (False, '/etc/ca.pem', 7)
+    assert (kwargs['validate_certs'], kwargs['ca_path'], kwargs['timeout']) == (False, tls_files.ca_path, 7)
+    assert (kwargs['client_cert'], kwargs['client_key']) == (tls_files.client_cert, tls_files.client_key)
+
+
+def test_empty_tls_paths_mean_unset(octopus_client, fake_http, octopus_reply):
+    # An AWX credential without its optional CA field injects OCTOPUS_CA_PATH=''.
+    fake_http.route('GET', NODES, octopus_reply.reply({}))
+    octopus_client(ca_path='', client_cert='', client_key='').get(NODES)
+    kwargs = fake_http.calls[0].kwargs
+    assert (kwargs['ca_path'], kwargs['client_cert'], kwargs['client_key']) == (None, None, None)
 
 
 def test_http_url_warns_once(octopus_client, fake_http, octopus_reply):
@@ -159,7 +169,9 @@ def test_no_retry_on_client_errors(octopus_client, fake_http, octopus_reply, fak
     fake_http.route('GET', NODES, octopus_reply.error(status, 'nope'))
     with pytest.raises(api.OctopusApiError) as exc:
         octopus_client().get(NODES)
-    assert fake_http.count() == 1 and fake_clock.sleeps == []
+    assert fake_http.count(path=NODES) == 1 and fake_clock.sleeps == []
+    # After a 404 the client reads GET /api (anonymous) once, to tell "no such object" from "not an Octopus Server".
+    assert fake_http.count(path='') == (1 if status == 404 else 0)
     assert exc.value.status == status and exc.value.retries == 0
 
 
@@ -273,7 +285,7 @@ def test_post_never_retried_once_it_may_have_been_sent(octopus_client, fake_http
 
 @pytest.mark.parametrize('failure', [
     refused(),
-    URLError(socket.gaierror(-2, 'Name or service not known')),
+    URLError(socket.gaierror(socket.EAI_AGAIN, 'Temporary failure in name resolution')),
     URLError(OSError(113, 'No route to host')),
 ])
 def test_post_retried_when_never_sent(octopus_client, fake_http, octopus_reply, failure):
@@ -292,17 +304,19 @@ def test_post_body_is_json(octopus_client, fake_http, octopus_reply):
 
 # ---- TLS -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('failure', [
-    URLError(ssl.SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')),
-    ssl.SSLError(1, 'wrong version number'),
-    api.SSLValidationError('Failed to validate the SSL certificate'),
+@pytest.mark.parametrize('failure, words', [
+    (URLError(ssl.SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')),
+     ['ca_path', 'validate_certs']),
+    (ssl.SSLError(1, 'wrong version number'), ['answers plain HTTP', 'Set url']),
+    (api.SSLValidationError('Failed to validate the SSL certificate'), ['ca_path', 'validate_certs']),
+    (URLError(ssl.SSLEOFError(8, 'EOF occurred in violation of protocol')), ['client_cert and client_key']),
 ])
-def test_tls_errors_not_retried(octopus_client, fake_http, fake_clock, failure):
+def test_tls_errors_not_retried(octopus_client, fake_http, fake_clock, failure, words):
     fake_http.route('GET', NODES, failure)
     with pytest.raises(api.OctopusApiError) as exc:
         octopus_client().get(NODES)
-    assert fake_http.count() == 1 and fake_clock.sleeps == []
-    assert 'ca_path' in str(exc.value) and 'validate_certs' in str(exc.value)
+    assert fake_http.count(path=NODES) == 1 and fake_clock.sleeps == []
+    assert [w for w in words if w in str(exc.value)] == words, str(exc.value)
 
 
 # ---- error mapping -------------------------------------------------------------------------

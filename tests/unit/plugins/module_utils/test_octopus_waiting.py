@@ -68,8 +68,9 @@ def stepper(clock, **overrides):
 
 # ---- TLS context: once per client ------------------------------------------------------------
 
-def test_the_tls_context_is_made_once_per_client_and_reused(monkeypatch):
+def test_the_tls_context_is_made_once_per_client_and_reused(monkeypatch, tls_files):
     made, opened = [], []
+    ca_path = tls_files.ca_path  # a real CA file: the client checks it up front; make_context itself is faked
 
     def make_context(**kwargs):
         made.append(kwargs)
@@ -82,17 +83,18 @@ def test_the_tls_context_is_made_once_per_client_and_reused(monkeypatch):
     monkeypatch.setattr(ansible_urls, 'make_context', make_context)
     monkeypatch.setattr(ansible_urls.Request, 'open', request_open)
     monkeypatch.setattr(_octopus_api, '_REQUEST_TAKES_CONTEXT', True)
-    client = OctopusClient(URL, KEY, ca_path='/etc/octopus-ca.pem', validate_certs=True, open_url=ansible_urls.open_url)
+    client = OctopusClient(URL, KEY, ca_path=ca_path, validate_certs=True, open_url=ansible_urls.open_url)
     for dummy in range(5):
         client.get('tasks')
-    assert made == [dict(cafile='/etc/octopus-ca.pem', validate_certs=True)]
+    assert made == [dict(cafile=ca_path, validate_certs=True, client_cert=None, client_key=None)]
     assert len(opened) == 5 and len(set(id(c) for m, c in opened)) == 1 and opened[0][1] is not None
     OctopusClient(URL, KEY, validate_certs=False, open_url=ansible_urls.open_url).get('tasks')
-    assert made[-1] == dict(cafile=None, validate_certs=False)
+    assert made[-1] == dict(cafile=None, validate_certs=False, client_cert=None, client_key=None)
 
 
-def test_a_context_that_cannot_be_made_fails_like_open_url_and_is_not_cached(monkeypatch, clock):
+def test_a_context_that_cannot_be_made_fails_like_open_url_and_is_not_cached(monkeypatch, clock, tls_files):
     attempts = []
+    ca_path = tls_files.ca_path  # passes the up-front check; the faked make_context fails as a vanished file would
 
     def make_context(**kwargs):
         attempts.append(kwargs)
@@ -100,7 +102,7 @@ def test_a_context_that_cannot_be_made_fails_like_open_url_and_is_not_cached(mon
 
     monkeypatch.setattr(ansible_urls, 'make_context', make_context)
     monkeypatch.setattr(_octopus_api, '_REQUEST_TAKES_CONTEXT', True)
-    client = OctopusClient(URL, KEY, ca_path='/missing.pem', open_url=ansible_urls.open_url, max_retries=1,
+    client = OctopusClient(URL, KEY, ca_path=ca_path, open_url=ansible_urls.open_url, max_retries=1,
                            sleep=clock.sleep, clock=clock.monotonic, wallclock=clock.time, rng=lambda: 1.0)
     with pytest.raises(_octopus_api.OctopusApiError):
         client.get('tasks')

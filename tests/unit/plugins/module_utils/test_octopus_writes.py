@@ -105,7 +105,10 @@ def test_delete_after_a_lost_answer_reads_instead_of_deleting_again(octo):
     octo.fault('DELETE', '.', kind='timeout', phase='after')
     client = OctopusClient(URL, KEY)
     assert client.delete('octopusservernodes/%s' % NODE_A) is True
-    assert methods(octo) == ['DELETE', 'GET']
+    # The re-read answers 404; the client then reads GET /api once to prove that url is an Octopus Server
+    # (a wrong url must not turn a removal into "already gone").
+    assert [(m, p) for m, p, q, b in octo.log] == [('DELETE', 'octopusservernodes/%s' % NODE_A),
+                                                 ('GET', 'octopusservernodes/%s' % NODE_A), ('GET', '')]
     assert NODE_A not in octo.nodes
 
 
@@ -120,7 +123,8 @@ def test_delete_that_did_not_land_is_sent_again_after_the_read(octo, clock):
 def test_delete_of_a_missing_node_is_false_without_retry(octo):
     client = OctopusClient(URL, KEY)
     assert client.delete('octopusservernodes/OctopusServerNodes-Z') is False
-    assert methods(octo) == ['DELETE']
+    # No retry of the DELETE: only the one read of GET /api that proves the 404 came from an Octopus Server.
+    assert [(m, p) for m, p, q, b in octo.log] == [('DELETE', 'octopusservernodes/OctopusServerNodes-Z'), ('GET', '')]
 
 
 # ---- POST ----------------------------------------------------------------------------------

@@ -13,13 +13,13 @@ import pytest
 boto3 = pytest.importorskip('boto3')
 
 # pylint: disable=wrong-import-position
-from botocore.stub import Stubber  # noqa: E402
+from botocore.stub import ANY, Stubber  # noqa: E402
 
+from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils import cloud  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule  # noqa: E402
 from ansible_collections.amazon.aws.plugins.module_utils.retries import RetryingBotoClientWrapper  # noqa: E402
 from ansible_collections.octopus.ha.plugins.modules import autoscaling_lifecycle_action as lam  # noqa: E402
-from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import Clock, patch_module_args  # noqa: E402
 
 ASG = 'octopus-ha'
 HOOK = 'octopus-drain'
@@ -30,16 +30,35 @@ IDS = dict(AutoScalingGroupName=ASG, LifecycleHookName=HOOK, InstanceId=IID, Lif
 HOOK_REQ = dict(AutoScalingGroupName=ASG, LifecycleHookNames=[HOOK])
 
 
-def hook_response(timeout=3600):
+def hook_response(timeout=3600, global_timeout=None):
     return {'LifecycleHooks': [{'LifecycleHookName': HOOK, 'AutoScalingGroupName': ASG, 'HeartbeatTimeout': timeout,
+                                'GlobalTimeout': global_timeout or min(172800, 100 * timeout),
                                 'LifecycleTransition': 'autoscaling:EC2_INSTANCE_TERMINATING', 'DefaultResult': 'ABANDON'}]}
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+        self.wall = 1795000000.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def wallclock(self):
+        return self.wall + self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 @pytest.fixture
 def clock(monkeypatch):
-    fake = Clock()
-    monkeypatch.setattr(lam, '_clock', fake.monotonic)
+    fake = FakeClock()
+    monkeypatch.setattr(lam, '_clock', fake.clock)
     monkeypatch.setattr(lam, '_sleep', fake.sleep)
+    monkeypatch.setattr(lam, '_wallclock', fake.wallclock)
     # AWSRetry sleeps through cloud.time.sleep: record instead of sleeping.
     monkeypatch.setattr(cloud, 'time', type('T', (), {'sleep': staticmethod(fake.sleep)}))
     return fake
@@ -50,7 +69,7 @@ def aws(monkeypatch, clock):
     """Stubbed autoscaling and sqs clients handed out by AnsibleAWSModule.client."""
     clients = {}
     stubs = {}
-    for service in ('autoscaling', 'sqs'):
+    for service in ('autoscaling', 'sqs', 'ec2'):
         client = boto3.client(service, region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')
         clients[service] = client
         stubs[service] = Stubber(client)
@@ -231,8 +250,9 @@ def test_until_complete_keeps_going_when_throttled(aws, capsys, clock, monkeypat
     aws['autoscaling'].add_client_error('record_lifecycle_action_heartbeat', 'ValidationError', NOT_ACTIVE, 400)
     res = run_module(capsys, dict(action='heartbeat', until_complete=True, interval=30))
     assert res['heartbeats'] == 1
+    assert res['failed_heartbeats'] == 1
     assert res['stopped_because'] == 'inactive'
-    assert any('throttled' in w for w in warnings(res))
+    assert any('still failed after the retries' in w and IID in w for w in warnings(res))
 
 
 def test_until_complete_stop_file(aws, capsys, clock, tmp_path, monkeypatch):
@@ -278,9 +298,104 @@ def test_hook_unreadable_warns(aws, capsys, clock):
     (dict(action='heartbeat', visibility_timeout=50000, sqs_queue_url='q', sqs_receipt_handle='r'), 'visibility_timeout'),
     (dict(action='heartbeat', sqs_queue_url='q'), 'sqs_receipt_handle'),
     (dict(action='heartbeat', instance_id=None, lifecycle_action_token=None), 'one of the following'),
+    (dict(action='heartbeat', until_complete=True, max_duration=43201, sqs_queue_url='q', sqs_receipt_handle='r'), '12 hours'),
+    (dict(action='heartbeat', until_complete=True, expect_active=True), 'expect_active'),
+    (dict(action='heartbeat', notification_time='yesterday'), 'ISO 8601'),
+    (dict(action='complete', result='CONTINUE', marker_tag='x'), 'only valid with action=heartbeat'),
 ])
 def test_bad_arguments_fail_before_any_call(aws, capsys, args, message):
     res = run_module(capsys, args)
     assert res['failed'] is True
     assert message in res['msg']
     assert aws['made'] == []
+
+
+def test_resource_contention_is_retried(aws, capsys, clock):
+    for dummy in range(3):
+        aws['autoscaling'].add_client_error('complete_lifecycle_action', 'ResourceContention', 'pending update', 500)
+    aws['autoscaling'].add_response('complete_lifecycle_action', {}, dict(IDS, LifecycleActionResult='CONTINUE'))
+    res = run_module(capsys, dict(action='complete', result='CONTINUE'))
+    assert res['changed'] is True
+    assert len(clock.sleeps) == 3
+    aws['autoscaling'].assert_no_pending_responses()
+
+
+def test_expect_active_fails_naming_the_instance(aws, capsys):
+    aws['autoscaling'].add_client_error('complete_lifecycle_action', 'ValidationError', NOT_ACTIVE, 400)
+    res = run_module(capsys, dict(action='complete', result='CONTINUE', expect_active=True))
+    assert res['failed'] is True
+    assert IID in res['msg'] and 'no longer active' in res['msg'] and 'expired' in res['msg']
+    assert res['active'] is False
+
+
+def test_expect_active_single_heartbeat(aws, capsys):
+    aws['autoscaling'].add_response('describe_lifecycle_hooks', hook_response(), HOOK_REQ)
+    aws['autoscaling'].add_client_error('record_lifecycle_action_heartbeat', 'ValidationError', NOT_ACTIVE, 400)
+    res = run_module(capsys, dict(action='heartbeat', expect_active=True))
+    assert res['failed'] is True and IID in res['msg']
+
+
+def test_heartbeat_loop_stops_and_fails_on_an_error_retrying_cannot_fix(aws, capsys, clock):
+    aws['autoscaling'].add_response('describe_lifecycle_hooks', hook_response(300), HOOK_REQ)
+    aws['autoscaling'].add_response('record_lifecycle_action_heartbeat', {}, IDS)
+    aws['autoscaling'].add_client_error('record_lifecycle_action_heartbeat', 'AccessDenied', 'not allowed', 403)
+    res = run_module(capsys, dict(action='heartbeat', until_complete=True, interval=30))
+    assert res['failed'] is True
+    assert res['stopped_because'] == 'error'
+    assert res['heartbeats'] == 1
+    assert 'AccessDenied' in res['last_error'] and IID in res['msg']
+
+
+def test_transient_heartbeat_failure_keeps_the_loop_going(aws, capsys, clock, monkeypatch):
+    monkeypatch.setattr(lam, 'RETRY', lam.AWSRetry.jittered_backoff(retries=2, delay=1, catch_extra_error_codes=lam.EXTRA_RETRY_CODES))
+    aws['autoscaling'].add_response('describe_lifecycle_hooks', hook_response(300), HOOK_REQ)
+    aws['autoscaling'].add_client_error('record_lifecycle_action_heartbeat', 'ResourceContention', 'pending', 500)
+    aws['autoscaling'].add_client_error('record_lifecycle_action_heartbeat', 'ResourceContention', 'pending', 500)
+    aws['autoscaling'].add_response('record_lifecycle_action_heartbeat', {}, IDS)
+    aws['autoscaling'].add_client_error('record_lifecycle_action_heartbeat', 'ValidationError', NOT_ACTIVE, 400)
+    res = run_module(capsys, dict(action='heartbeat', until_complete=True, interval=30))
+    assert res['heartbeats'] == 1 and res['failed_heartbeats'] == 1
+    assert res['stopped_because'] == 'inactive'
+    assert 'failed' not in res
+
+
+def test_global_timeout_left_and_warning_when_the_drain_cannot_fit(aws, capsys, clock):
+    aws['autoscaling'].add_response('describe_lifecycle_hooks', hook_response(60), HOOK_REQ)  # GlobalTimeout 6000
+    aws['autoscaling'].add_response('record_lifecycle_action_heartbeat', {}, IDS)
+    sent = lam.datetime.datetime.fromtimestamp(clock.wallclock() - 5000, lam.datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.000Z')
+    res = run_module(capsys, dict(action='heartbeat', notification_time=sent, planned_seconds=1800, reserve_seconds=60))
+    assert res['global_timeout'] == 6000
+    assert res['seconds_left'] == 1000
+    assert res['budget_seconds'] == 940
+    assert any(IID in w and 'GlobalTimeout' in w and '1800' in w for w in warnings(res))
+
+
+def test_no_warning_when_the_drain_fits(aws, capsys, clock):
+    aws['autoscaling'].add_response('describe_lifecycle_hooks', hook_response(3600), HOOK_REQ)
+    aws['autoscaling'].add_response('record_lifecycle_action_heartbeat', {}, IDS)
+    sent = lam.datetime.datetime.fromtimestamp(clock.wallclock(), lam.datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    res = run_module(capsys, dict(action='heartbeat', notification_time=sent, planned_seconds=1800))
+    assert res['seconds_left'] == 172800
+    assert not warnings(res)
+
+
+def test_sqs_arguments_cap_the_default_duration_at_12_hours(aws, capsys, clock):
+    aws['autoscaling'].add_response('describe_lifecycle_hooks', hook_response(7200), HOOK_REQ)
+    for dummy in range(3):
+        aws['autoscaling'].add_response('record_lifecycle_action_heartbeat', {}, IDS)
+        aws['sqs'].add_response('change_message_visibility', {}, dict(QueueUrl='http://q', ReceiptHandle='rh', VisibilityTimeout=43200))
+    res = run_module(capsys, dict(action='heartbeat', until_complete=True, interval=20000, sqs_queue_url='http://q', sqs_receipt_handle='rh'))
+    assert res['stopped_because'] == 'max_duration'
+    assert sum(clock.sleeps) == pytest.approx(43200)
+
+
+def test_marker_tag_is_refreshed_at_each_beat_and_removed_at_the_end(aws, capsys, clock):
+    aws['autoscaling'].add_response('describe_lifecycle_hooks', hook_response(300), HOOK_REQ)
+    for dummy in range(2):
+        aws['autoscaling'].add_response('record_lifecycle_action_heartbeat', {}, IDS)
+        aws['ec2'].add_response('create_tags', {}, {'Resources': [IID], 'Tags': [{'Key': 'octopus-ha:handler', 'Value': ANY}]})
+    aws['autoscaling'].add_client_error('record_lifecycle_action_heartbeat', 'ValidationError', NOT_ACTIVE, 400)
+    aws['ec2'].add_response('delete_tags', {}, {'Resources': [IID], 'Tags': [{'Key': 'octopus-ha:handler'}]})
+    res = run_module(capsys, dict(action='heartbeat', until_complete=True, interval=30, marker_tag='octopus-ha:handler'))
+    assert res['heartbeats'] == 2
+    assert res['stopped_because'] == 'inactive'

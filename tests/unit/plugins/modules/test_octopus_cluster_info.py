@@ -187,7 +187,9 @@ def test_argument_spec_marks_secrets_no_log():
     from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import octopus_argument_spec
     spec = octopus_argument_spec()
     secret_like = [name for name in spec if any(w in name for w in ('key', 'password', 'secret', 'token', 'connection_string'))]
-    assert secret_like == ['api_key'] and all(spec[n].get('no_log') for n in secret_like)
+    assert secret_like == ['api_key', 'client_key'] and spec['api_key']['no_log'] is True
+    # client_key is the path of the key file, not the key: explicitly not no_log (the hashi_vault token_path pattern).
+    assert spec['client_key']['type'] == 'path' and spec['client_key']['no_log'] is False
 
 
 # ---- an unreadable fact is null, never 0 or false (issue 8 section 7) -------------------------
@@ -235,3 +237,11 @@ def test_readable_summary_has_no_missing_permission(patch_octopus, octopus_reply
     result, code = run_module(octopus_cluster_info.main, {})
     assert result['cluster']['missing_permission'] is None and result['cluster']['task_node_count'] == 1
     assert result['cluster']['version_skew'] is False
+
+
+@pytest.fixture(autouse=True)
+def empty_task_queue(patch_octopus, octopus_reply):
+    """The module also reads the task queue (issue 13, tested in test_octopus_cluster_info_queue.py): an empty one here.
+
+    Routes added by a test later take precedence over this one."""
+    patch_octopus.route('GET', 'tasks', octopus_reply.reply(octopus_reply.page([], total=0), headers={'Date': SERVER_DATE}))
