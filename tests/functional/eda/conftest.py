@@ -11,7 +11,6 @@ __metaclass__ = type
 import json
 import logging
 import os
-import subprocess
 import sys
 
 import pytest
@@ -50,29 +49,15 @@ def local_inventory(tmp_path):
     return str(path)
 
 
-def base_env(extra=None):
-    env = dict(os.environ)
-    env.update({'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_DEPRECATION_WARNINGS': 'false', 'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-                'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.default', 'ANSIBLE_PYTHON_INTERPRETER': sys.executable})
-    env.update(extra or {})
-    return env
-
-
 @pytest.fixture
-def eda_playbook(moto, local_inventory, tmp_path):
-    """Run a playbook (path or FQCN) against localhost with the moto environment. Returns the CompletedProcess."""
+def eda_playbook(moto, local_inventory, run_playbook):
+    """Run a playbook (path or FQCN) against localhost with the moto environment, through the shared runner
+    (tests/functional/playbook_runner.py). Returns its PlaybookRun (.returncode, .stdout, .stderr)."""
 
     def run(playbook, extra_vars=None, env=None, check=False, timeout=300):
-        cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', local_inventory, playbook]
-        if extra_vars:
-            vars_file = tmp_path / ('vars-%d.json' % len(list(tmp_path.iterdir())))
-            vars_file.write_text(json.dumps(extra_vars))
-            cmd += ['-e', '@%s' % vars_file]
-        if check:
-            cmd.append('--check')
         merged = dict(moto.env)
         merged.update(env or {})
-        return subprocess.run(cmd, cwd=REPO, env=base_env(merged), capture_output=True, text=True, timeout=timeout, check=False)
+        return run_playbook(playbook, extra_vars=extra_vars, env=merged, check=check, inventory=local_inventory, timeout=timeout)
 
     return run
 

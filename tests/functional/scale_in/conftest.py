@@ -10,8 +10,6 @@ __metaclass__ = type
 
 import json
 import os
-import signal
-import subprocess
 import sys
 
 import pytest
@@ -21,12 +19,10 @@ from octosim.testing import ADMIN_KEY
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
-from scale_in_runner import REPO, TARGET, ModuleRun, cluster  # noqa: E402
+from scale_in_runner import TARGET, ModuleRun, cluster  # noqa: E402
 
 # The results callback of the shared run_playbook fixture (tests/functional/conftest.py), reused for
 # the background runs.
-SHARED_CALLBACK = 'octopus_ha_test_results'
-SHARED_RESULTS_ENV = 'OCTOPUS_HA_TEST_RESULTS'
 
 
 @pytest.fixture
@@ -40,27 +36,18 @@ def sim_factory(simulator_factory):
 
 
 class RunningPlaybook:
-    """An ansible-playbook process started in the background (its own process group)."""
+    """A scale_in run started in the background (the shared runner's StartedPlaybook): .wait() -> PlaybookResult, .kill()."""
 
-    def __init__(self, proc, json_path, timeout):
-        self.proc = proc
-        self.json_path = json_path
-        self.timeout = timeout
+    def __init__(self, started):
+        self.started = started
+        self.proc = started.proc
 
     def wait(self):
-        try:
-            stdout, stderr = self.proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            stdout, stderr = self.proc.communicate()
-        return PlaybookResult.from_file(self.proc.returncode, stdout, stderr, self.json_path)
+        done = self.started.wait()
+        return PlaybookResult(done.rc, done.stdout, done.stderr, done.results, done.stats)
 
     def kill(self):
-        """SIGKILL the whole process group (ansible-playbook and its workers), like a CI timeout."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        self.started.kill()
 
 
 class PlaybookResult:
@@ -129,7 +116,7 @@ def inventory_file(tmp_path):
 
 
 @pytest.fixture
-def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
+def scale_in(inventory_file, run_playbook):
     """Run `ansible-playbook octopus.ha.scale_in` (or another playbook) against a simulator.
 
     scale_in(sim, node='OCTO-NODE-03', check=False, verbosity=0, extra_vars=None, env=None, api_key=ADMIN_KEY,
@@ -138,9 +125,8 @@ def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
     The connection goes through the environment (OCTOPUS_URL / OCTOPUS_API_KEY), as in production.
     ``args`` are extra command-line arguments after the JSON extra vars, for example ``['-e', 'k=v']`` strings
     as an operator types them (they win over the JSON extra vars).
-    Blocking runs go through the shared run_playbook helper. Background runs (concurrent callers,
-    a run killed mid-drain) need the process handle, so they start ansible-playbook here, in its own
-    process group, with the same environment and results callback as run_playbook.
+    Both go through the shared runner (run_playbook, tests/functional/playbook_runner.py); background runs
+    (concurrent callers, a run killed mid-drain) start in their own process group.
     """
     def run(sim, node=TARGET, check=False, verbosity=0, extra_vars=None, env=None, api_key=ADMIN_KEY,
             playbook='octopus.ha.scale_in', inventory=None, timeout=240, url=None, background=False, args=()):
@@ -153,27 +139,11 @@ def scale_in(tmp_path, inventory_file, run_playbook, _callback_dir):
         connection = {'OCTOPUS_URL': url if url is not None else (sim.url if sim is not None else ''), 'OCTOPUS_API_KEY': api_key}
         connection.update(env or {})
         inventory = inventory or inventory_file()
-        if not background:
-            done = run_playbook(playbook, extra_vars=variables, env=connection, verbosity=verbosity, check=check,
-                                inventory=inventory, timeout=timeout, args=args)
-            return PlaybookResult(done.rc, done.stdout, done.stderr, done.results, done.stats)
-        number = len(list(tmp_path.glob('background-*.json')))
-        vars_path = tmp_path / ('background-%d.json' % number)
-        results_path = tmp_path / ('background-results-%d.json' % number)
-        vars_path.write_text(json.dumps(variables))
-        full_env = dict(os.environ)
-        full_env.update({
-            'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_RETRY_FILES_ENABLED': 'false', 'ANSIBLE_DEPRECATION_WARNINGS': 'false',
-            'ANSIBLE_PYTHON_INTERPRETER': sys.executable, 'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.default',
-            'ANSIBLE_CALLBACK_PLUGINS': _callback_dir, 'ANSIBLE_CALLBACKS_ENABLED': SHARED_CALLBACK,
-            SHARED_RESULTS_ENV: str(results_path),
-        })
-        full_env.update(connection)
-        cmd = ['ansible-playbook', playbook, '-i', inventory, '-e', '@%s' % vars_path]
-        cmd += (['--check'] if check else []) + (['-' + 'v' * verbosity] if verbosity else []) + list(args)
-        proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-        return RunningPlaybook(proc, str(results_path), timeout)
+        done = run_playbook(playbook, extra_vars=variables, env=connection, verbosity=verbosity, check=check,
+                            inventory=inventory, timeout=timeout, args=args, background=background)
+        if background:
+            return RunningPlaybook(done)
+        return PlaybookResult(done.rc, done.stdout, done.stderr, done.results, done.stats)
 
     return run
 

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
 
 import pytest
@@ -31,8 +30,10 @@ ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 FAKE_WINDOWS = os.path.join(ROOT, 'tests', 'fake_windows')
 PLAYBOOK = os.path.join(HERE, 'playbooks', 'install_configure.yml')
 sys.path.insert(0, FAKE_WINDOWS)
+sys.path.insert(0, os.path.dirname(HERE))
 
 from ansible_collections.ansible.windows.plugins.module_utils import _fake_host as fh  # noqa: E402 pylint: disable=wrong-import-position
+import playbook_runner  # noqa: E402 pylint: disable=wrong-import-position
 
 VERSION = '2024.1.1234'
 OLD_VERSION = '2023.4.8319'
@@ -91,38 +92,24 @@ class Env(object):
             json.dump({'all': {'children': {'new_nodes': {'hosts': hosts_vars, 'vars': common}}}}, handle)
 
     def env(self):
-        env = dict(os.environ)
-        env.update({
+        """What these runs add to the shared runner's environment (tests/functional/playbook_runner.py)."""
+        return {
             'ANSIBLE_COLLECTIONS_PATH': FAKE_WINDOWS + os.pathsep + os.path.join(ROOT, '.cache', 'collections'),
             'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH': 'false',
-            'ANSIBLE_RETRY_FILES_ENABLED': 'false',
-            'ANSIBLE_NOCOLOR': '1',
-            'ANSIBLE_FORCE_COLOR': '0',
-            'ANSIBLE_DEPRECATION_WARNINGS': 'false',
             'ANSIBLE_LOCALHOST_WARNING': 'false',
             'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
-            'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
             'ANSIBLE_FORKS': '5',
             'OCTOHA_FAKE_WINDOWS_DIR': self.fake_dir,
             'OCTOHA_FAKE_DOWNLOADS_DIR': self.downloads,
             'OCTOHA_SIM_URL': self.sim.url,
             'OCTOHA_SIM_API_KEY': ADMIN_KEY,
-        })
-        env.pop('OCTOHA_FAKE_HOST', None)
-        return env
+            'OCTOHA_FAKE_HOST': None,
+        }
 
     def run(self, check=False, **extra):
-        cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', self.inventory, PLAYBOOK]
-        if extra:
-            path = os.path.join(self.tmp, 'extra.json')
-            with open(path, 'w') as handle:
-                json.dump(extra, handle)
-            cmd += ['-e', '@' + path]
-        if check:
-            cmd.append('--check')
-        proc = subprocess.run(cmd, env=self.env(), cwd=self.tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, timeout=600, check=False)
-        return Result(proc.returncode, proc.stdout)
+        done = playbook_runner.run(PLAYBOOK, self.tmp, extra_vars=extra or None, env=self.env(), check=check,
+                                   inventory=self.inventory, timeout=600, cwd=self.tmp)
+        return Result(done.rc, done.stdout + done.stderr)
 
     def state(self, host='node1'):
         return fh.load_state(host=host, root=self.fake_dir)
