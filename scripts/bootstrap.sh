@@ -33,7 +33,7 @@ if [ ! -x "$OCTOHA_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wa
   log "creating $OCTOHA_VENV with the pinned packages (about a minute)"
   "$PYTHON" -m venv "$OCTOHA_VENV"
   "$OCTOHA_VENV/bin/python" -m pip install -q --disable-pip-version-check pip==24.2 2>&1 | grep -v "^WARNING: Location" || true
-  "$OCTOHA_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+  "$OCTOHA_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-compile \
       -r requirements/test.in -c requirements/constraints.txt 2>&1 | grep -v "^WARNING: Location" || true
   "$OCTOHA_VENV/bin/python" -m pip check
   echo "$want" > "$stamp"

@@ -43,10 +43,8 @@ DEFAULT_CLUSTER = {
     'nodes': [{'Name': 'OCTO-NODE-01'}, {'Name': 'OCTO-NODE-02'}, {'Name': 'OCTO-NODE-03'}],
 }
 
-# Written to a temporary directory at session start (not a plugin of the collection).
 
-
-
+# The results callback is written to a temporary directory at session start (not a plugin of the collection).
 @pytest.fixture(scope='session')
 def _callback_dir(tmp_path_factory):
     return playbook_runner.callback_dir(tmp_path_factory.mktemp('callback_plugins'))

@@ -85,6 +85,24 @@ def test_drained_node_finishes_what_it_runs(make_sim):
     assert task(sim, running['Id'])['State'] == 'Success'
 
 
+def test_ends_after_drain_knob_ends_the_task_that_long_after_the_drain(make_sim):
+    sim = make_sim(TWO)
+    waiting = sim.control.add_task(Name='Deploy', ServerNode='A', State='Executing', Duration=10 ** 7, EndsAfterDrain=2)
+    other = sim.control.add_task(Name='Deploy', ServerNode='B', State='Executing', Duration=10 ** 7, EndsAfterDrain=2)
+    sim.control.advance(1000)
+    assert task(sim, waiting['Id'])['State'] == 'Executing', 'not drained yet: it runs on'
+    drain(sim, 'A')
+    sim.control.advance(1)
+    assert task(sim, waiting['Id'])['State'] == 'Executing'
+    sim.control.advance(1)
+    assert task(sim, waiting['Id'])['State'] == 'Success'
+    assert task(sim, other['Id'])['State'] == 'Executing', 'only the drained node\'s task'
+    drain(sim, 'A', drained=False)
+    drain(sim, 'A')
+    sim.control.advance(5)
+    assert task(sim, other['Id'])['State'] == 'Executing'
+
+
 def test_task_cap_is_respected_and_cap_zero_takes_nothing(make_sim):
     sim = make_sim({'nodes': [{'Name': 'A', 'MaxConcurrentTasks': 2, 'PollOffset': 1}, {'Name': 'Z', 'MaxConcurrentTasks': 0}]})
     ids = [sim.control.add_task(Name='Deploy', Duration=1000)['Id'] for dummy in range(4)]

@@ -97,6 +97,7 @@ class Task:
         self.has_warnings = False
         self.cancel_requested_at = None
         self.run_from = None            # completion = run_from + run_seconds (start, or when a guided failure was answered)
+        self.ends_after_drain = None    # test knob EndsAfterDrain: seconds after its node is drained, the task ends
         self.owner_deleted_at = None    # the owning node was deleted; its running tasks fail at the deleted-node sweep
 
     def pinned(self):
@@ -388,6 +389,8 @@ class Cluster:
         task.arguments = dict(spec.get('Arguments') or {})
         task.project_id = spec.get('ProjectId')
         task.run_seconds = float(spec.get('Duration', 60) or 0)
+        if spec.get('EndsAfterDrain') is not None:
+            task.ends_after_drain = float(spec['EndsAfterDrain'])
         task.outcome = spec.get('Outcome') or 'Success'
         if task.outcome not in TERMINAL_STATES:
             raise SimError(400, 'Outcome must be one of %s' % ', '.join(TERMINAL_STATES))
@@ -543,13 +546,25 @@ class Cluster:
             drained = node.drained
         if not isinstance(drained, bool):
             raise SimError(400, 'There was a problem with your request.', ['IsInMaintenanceMode must be true or false.'])
+        was_drained = node.drained
         node.name = name
         node.max_tasks = tasks
         node.drained = drained
+        if drained and not was_drained:
+            self._start_ends_after_drain(node)
         node.last_modified_on = self.sim_now
         node.last_modified_by = user
         self._run_until(self.sim_now)
         return node
+
+    def _start_ends_after_drain(self, node):
+        """Test knob: a task added with EndsAfterDrain ends that many seconds after the drain of its node lands, so a
+        test orders "drained while it ran" before "it ended" by events, not by the machine's speed."""
+        for task in self.running_tasks(node):
+            if task.ends_after_drain is not None and task.state == 'Executing':
+                task.run_from = self.sim_now
+                task.run_seconds = task.ends_after_drain
+                task.ends_after_drain = None
 
     def delete_node(self, node):
         """DELETE: the row goes. Running tasks fail at once, or at the deleted-node sweep

@@ -75,10 +75,27 @@ def _cached_default_context(purpose=ssl.Purpose.SERVER_AUTH, cafile=None, capath
 _ORIGINAL_CREATE_DEFAULT_CONTEXT = ssl.create_default_context
 
 
+def _module_mode(ansible_warnings):
+    """Run the module as on a managed host: its warnings go into its result, not to the controller's Display.
+
+    ansible-core 2.19 sends module warnings to Display once controller code was imported in the process (another
+    test in the same pytest worker may have done so), and de-duplicates them process-wide.
+    """
+    try:
+        from ansible.module_utils import _internal  # ansible-core 2.19+
+        _internal.is_controller = False
+    except ImportError:  # pragma: no cover - older ansible-core
+        pass
+    ansible_warnings._global_warnings = type(ansible_warnings._global_warnings)()  # pylint: disable=protected-access
+    ansible_warnings._global_deprecations = type(ansible_warnings._global_deprecations)()  # pylint: disable=protected-access
+
+
 def _child(module_name, args, sim_url, virtual_time, write_fd):
     out = io.StringIO()
     try:
         from ansible.module_utils.testing import patch_module_args
+        from ansible.module_utils.common import warnings as ansible_warnings
+        _module_mode(ansible_warnings)
         ssl.create_default_context = _cached_default_context
         if virtual_time:
             clock = VirtualTime(sim_url)

@@ -21,7 +21,6 @@ them into fixtures):
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import contextlib
 import datetime
 import email.utils
 import io
@@ -34,7 +33,8 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ansible_collections.octopus.ha.plugins.module_utils import _octopus_api, _octopus_tasks
-from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args  # noqa: F401  (re-exported)
+# patch_module_args is re-exported for the tests that import it from here.
+from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args  # noqa: F401  pylint: disable=unused-import
 
 URL = 'https://octopus.example.com'
 KEY = 'API-UNITTESTSECRETKEY0123456789AB'
@@ -167,7 +167,7 @@ class FakeHttp:
         reply = self._next_reply(call)
         self.clock.advance(reply.get('delay', 0) if isinstance(reply, dict) else 0)
         if isinstance(reply, BaseException):
-            raise reply
+            raise reply  # pylint: disable=raising-bad-type
         if reply['status'] >= 400:
             raise http_error(url, reply['status'], reply['raw'], reply.get('headers'))
         return FakeResponse(reply['raw'], reply['status'], reply.get('headers'))

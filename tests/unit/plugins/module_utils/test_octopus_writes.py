@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_api import OctopusApiError, OctopusClient, write_with_reread
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_drain import put_node
 from ansible_collections.octopus.ha.plugins.module_utils._octopus_tasks import cancel_task
@@ -107,8 +107,8 @@ def test_delete_after_a_lost_answer_reads_instead_of_deleting_again(octo):
     assert client.delete('octopusservernodes/%s' % NODE_A) is True
     # The re-read answers 404; the client then reads GET /api once to prove that url is an Octopus Server
     # (a wrong url must not turn a removal into "already gone").
-    assert [(m, p) for m, p, q, b in octo.log] == [('DELETE', 'octopusservernodes/%s' % NODE_A),
-                                                 ('GET', 'octopusservernodes/%s' % NODE_A), ('GET', '')]
+    expected = [('DELETE', 'octopusservernodes/%s' % NODE_A), ('GET', 'octopusservernodes/%s' % NODE_A), ('GET', '')]
+    assert [(m, p) for m, p, q, b in octo.log] == expected
     assert NODE_A not in octo.nodes
 
 

@@ -20,7 +20,7 @@ import re
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.octopus.ha.tests.unit.compat import patch_module_args
 from ansible_collections.octopus.ha.plugins.modules import octopus_cluster_info, octopus_node, octopus_task_cancel
 from ansible_collections.octopus.ha.tests.unit.plugins.module_utils.fake_octopus import KEY, URL, Clock, patched
 
