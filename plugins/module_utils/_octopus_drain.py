@@ -168,6 +168,7 @@ class NodeStep:
         self.guard_done = False
         self.summary = None
         self.known_tasks = []
+        self.deleted_label = None       # "name (Id)" of the record this run deleted, for the watch that follows
 
     # ---- entry point ------------------------------------------------------------------
 
@@ -535,6 +536,7 @@ class NodeStep:
         elif not self.check_mode and not self.out['offline'] and self.params['reregistration_watch'] > 0:
             # A node deleted while it was online may write its row again at its next heartbeat (REFERENCE section 2).
             self.out['status'] = WATCHING
+            self.deleted_label = label
 
     def _keeps_record(self):
         """delete_online=false and the server reports the node online: the record stays (its tasks keep running there)."""
@@ -557,7 +559,9 @@ class NodeStep:
         if node is None:
             self.out['node'] = {}
             self.out['status'] = DONE if kind == WATCH_EXPIRED else WATCHING
-            self.out['msg'] = 'Octopus server node %s deleted; it did not register again.' % (self.params.get('name') or self.params.get('id'))
+            # The label of the record as this run deleted it ("name (Id)"), else what the task named.
+            label = self.deleted_label or self.params.get('name') or self.params.get('id')
+            self.out['msg'] = 'Octopus server node %s deleted; it did not register again.' % label
             return
         label = node_label(node, self.params)
         self.out.update(found=True, node=node_view(node), deleted=False, reregistered=True, record_kept=True)

@@ -193,6 +193,13 @@ def test_the_watch_can_be_turned_off(octo, run, clock):
 def test_no_reregistration_ends_the_watch_with_the_node_deleted(octo, run, clock):
     result = run(name='A', state='absent')
     assert result['deleted'] is True and result['reregistered'] is False and sum(clock.sleeps) == 30
+    assert result['msg'].startswith('Octopus server node A (OctopusServerNodes-A) deleted; it did not register again.')
+
+
+def test_the_watch_message_names_the_node_by_name_when_removed_by_id(octo, run, clock):
+    result = run(id='OctopusServerNodes-A', state='absent')
+    assert result['deleted'] is True and result['reregistered'] is False
+    assert result['msg'].startswith('Octopus server node A (OctopusServerNodes-A) deleted; it did not register again.'), result['msg']
 
 
 # ---- section 7: check mode, names, unreadable facts ----------------------------------------
