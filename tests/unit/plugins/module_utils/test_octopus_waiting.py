@@ -280,6 +280,9 @@ def _seconds(text):
 def _rebuild(block):
     """The text progress_line prints for what a block of a document says (node, time left, tasks and how they run)."""
     lines = block.split('\n')
+    watching = re.match(r'octopus_node: (\S+) deleted, watching whether it registers again \((\S+) left\)$', lines[0])
+    if watching and len(lines) == 1:
+        return progress_line(dict(status=WATCHING, node=dict(Name=watching.group(1))), _seconds(watching.group(2)), params())
     head = re.match(r'octopus_node: (\S+) drained, waiting for (\d+) (cancelled )?tasks?(?: to end)? \((\S+) left\):$', lines[0])
     assert head, lines[0]
     seen, ids = [], []
