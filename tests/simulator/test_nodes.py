@@ -6,6 +6,8 @@ __metaclass__ = type
 
 import pytest
 
+from octosim.testing import SimulatorError
+
 THREE = {'nodes': [{'Name': 'A', 'PollOffset': 0}, {'Name': 'B', 'PollOffset': 5}, {'Name': 'C', 'PollOffset': 10}]}
 
 
@@ -281,3 +283,30 @@ def test_duplicate_names_are_possible_with_distinct_ids(make_sim):
     node['Name'] = 'A'
     assert sim.request('PUT', 'octopusservernodes/OctopusServerNodes-B', node)[0] == 200
     assert sorted(n['Name'] for n in sim.request('GET', 'octopusservernodes/all')[2]) == ['A', 'A', 'A']
+
+
+def test_a_trigger_starts_a_node_right_after_the_matching_request_once(make_sim):
+    sim = make_sim({'nodes': [{'Name': 'A'}, {'Name': 'B', 'Heartbeat': False, 'LastSeenAgo': 3600},
+                              {'Name': 'C', 'Heartbeat': False, 'LastSeenAgo': 3600}, {'Name': 'X', 'Heartbeat': False, 'LastSeenAgo': 3600}]})
+    trigger = sim.control.add_trigger('DELETE', r'/octopusservernodes/OctopusServerNodes-(B|C)$', 'start', 'C')
+    assert trigger['fired_at_seq'] is None
+    assert summary(sim)['C']['IsOffline'] is True
+    assert sim.request('DELETE', 'octopusservernodes/OctopusServerNodes-X')[0] == 200, 'a request that does not match'
+    assert sim.control.call('GET', 'triggers')[0]['fired_at_seq'] is None
+    assert sim.request('DELETE', 'octopusservernodes/OctopusServerNodes-B')[0] == 200
+    fired = sim.control.call('GET', 'triggers')[0]['fired_at_seq']
+    deletes = [e for e in sim.control.requests() if e['method'] == 'DELETE' and e['path'].endswith('-B')]
+    assert fired == deletes[0]['seq']
+    assert summary(sim)['C']['IsOffline'] is False, 'started by the trigger, before the next request'
+    sim.control.call('POST', 'nodes/C/stop', {'Graceful': True})
+    assert sim.request('DELETE', 'octopusservernodes/OctopusServerNodes-C')[0] == 200
+    assert sim.control.call('GET', 'triggers')[0]['fired_at_seq'] == fired, 'fires once'
+
+
+def test_a_trigger_for_an_unknown_node_or_action_is_refused(make_sim):
+    sim = make_sim({'nodes': [{'Name': 'A'}]})
+    for spec in (dict(method='DELETE', path='x', action='start', node='Z'), dict(method='DELETE', path='x', action='drop', node='A'),
+                 dict(method='DELETE', path='(', action='start', node='A')):
+        with pytest.raises(SimulatorError) as err:
+            sim.control.call('POST', 'triggers', spec)
+        assert err.value.status == 400

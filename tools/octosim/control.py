@@ -182,6 +182,15 @@ def remove_fault(sim, query, body, fault_id):
     return 200, sim.faults.describe()
 
 
+def get_triggers(sim, query, body):
+    return 200, [sim.describe_trigger(t) for t in sim.triggers]
+
+
+def add_trigger(sim, query, body):
+    with sim.cluster.lock:
+        return 201, sim.add_trigger(_object(body))
+
+
 def get_requests(sim, query, body):
     since = query.get('since')
     entries = sim.request_log()
@@ -216,6 +225,8 @@ ROUTES = [
     ControlRoute('POST', '/faults', add_fault),
     ControlRoute('DELETE', '/faults', clear_faults),
     ControlRoute('DELETE', r'/faults/(?P<fault_id>\d+)', remove_fault),
+    ControlRoute('GET', '/triggers', get_triggers),
+    ControlRoute('POST', '/triggers', add_trigger),
     ControlRoute('GET', '/requests', get_requests),
     ControlRoute('DELETE', '/requests', clear_requests),
 ]

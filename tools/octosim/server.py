@@ -90,11 +90,46 @@ class Simulator:
         self._seq = 0
         self._ticker = None
         self.on_parent_exit = None
+        self.triggers = []
+
+    # triggers (test-only): a node action run inside an API request that the server applied
+    def add_trigger(self, spec):
+        """{method, path (a regex on the logged path), action: start|stop, node}: fires once, under the cluster lock,
+        right after the first matching request is applied, so a test orders "this request, then that change" by events."""
+        if not isinstance(spec, dict) or spec.get('action') not in ('start', 'stop') or not spec.get('node') \
+                or not spec.get('method') or not spec.get('path'):
+            raise SimError(400, 'A trigger needs method, path (a regular expression), action (start or stop) and node.')
+        try:
+            regex = re.compile(spec['path'], re.I)
+        except re.error as err:
+            raise SimError(400, 'The trigger path is not a regular expression: %s' % err)
+        if self.cluster.find_node(spec['node']) is None:
+            raise SimError(400, 'Unknown node %s' % spec['node'])
+        trigger = dict(id=len(self.triggers) + 1, method=spec['method'].upper(), path=spec['path'], action=spec['action'],
+                       node=spec['node'], fired_at_seq=None, regex=regex)
+        self.triggers.append(trigger)
+        return self.describe_trigger(trigger)
+
+    @staticmethod
+    def describe_trigger(trigger):
+        return dict((k, v) for k, v in trigger.items() if k != 'regex')
+
+    def _fire_triggers(self, method, entry):
+        for trigger in self.triggers:
+            if trigger['fired_at_seq'] is None and trigger['method'] == method and trigger['regex'].search(entry['path']):
+                node = self.cluster.find_node(trigger['node'])
+                if node is not None:
+                    if trigger['action'] == 'start':
+                        self.cluster.start_node(node)
+                    else:
+                        self.cluster.stop_node(node)
+                trigger['fired_at_seq'] = entry['seq']
 
     def reset(self):
         with self.cluster.lock:
             self.cluster.reset()
         self.faults = FaultSet(self.cfg.get('seed', 0))
+        self.triggers = []
         self.clear_request_log()
         with self._log_lock:
             self._seq = 0
@@ -210,6 +245,8 @@ class Simulator:
             try:
                 status, payload = self.api.dispatch(req)
                 entry['applied'] = status < 400
+                if entry['applied']:
+                    self._fire_triggers(method, entry)
             except SimError as err:
                 status, payload = err.status, error_body(err.message, err.errors, err.help_text)
             if node_name:

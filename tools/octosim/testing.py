@@ -223,6 +223,10 @@ class ControlClient:
     def requests(self, since=None):
         return self.call('GET', 'requests' + ('?' + urlencode({'since': since}) if since is not None else ''))
 
+    def add_trigger(self, method, path, action, node):
+        """Run a node action (start or stop) once, right after the first applied API request that matches."""
+        return self.call('POST', 'triggers', dict(method=method, path=path, action=action, node=node))
+
     def clear_requests(self):
         return self.call('DELETE', 'requests')
 

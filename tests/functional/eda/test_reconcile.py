@@ -138,6 +138,27 @@ def test_check_mode_predicts_and_the_real_run_does_no_harm(moto, world, eda_play
     assert len(moto.recorder.accepted('complete')) == 2
 
 
+
+def test_a_ghost_that_comes_back_between_the_plan_and_its_delete_is_left_alone(moto, world, eda_playbook):
+    """Issue 9 section 7: each ghost is read again just before its delete. The simulator starts the other ghost right
+    after the first ghost's DELETE is applied (a trigger: ordered by that request, not by timing), so whichever is
+    deleted first, the second one is online at its re-read and is left alone."""
+    sim = world['sim']
+    sim.control.finish_task(world['running']['Id'])
+    gone_path, back_path = r'/octopusservernodes/OctopusServerNodes-%s$' % GONE, r'/octopusservernodes/OctopusServerNodes-OCTO-NODE-09$'
+    sim.control.add_trigger('DELETE', gone_path, 'start', 'OCTO-NODE-09')
+    sim.control.add_trigger('DELETE', back_path, 'start', GONE)
+    run = reconcile(eda_playbook, world)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    remaining = names(sim)
+    left = [n for n in (GONE, 'OCTO-NODE-09') if n in remaining]
+    assert len(left) == 1, remaining
+    fired = [t for t in sim.control.call('GET', 'triggers') if t['fired_at_seq'] is not None]
+    assert len(fired) == 1 and fired[0]['node'] == left[0]
+    deletes = [e for e in mutations(sim) if e['method'] == 'DELETE' and e['path'].endswith('OctopusServerNodes-%s' % left[0])]
+    assert deletes == [], 'the node that came back was not deleted'
+    assert 'no longer offline' in run.stdout, run.stdout[-4000:]
+
 def test_a_wrong_view_of_aws_or_too_many_removals_stops_before_any_change(moto, world, eda_playbook):
     sim = world['sim']
     # An online node named after an instance that this region/account/endpoint does not know.
