@@ -138,7 +138,6 @@ def test_check_mode_predicts_and_the_real_run_does_no_harm(moto, world, eda_play
     assert len(moto.recorder.accepted('complete')) == 2
 
 
-
 def test_a_ghost_that_comes_back_between_the_plan_and_its_delete_is_left_alone(moto, world, eda_playbook):
     """Issue 9 section 7: each ghost is read again just before its delete. The simulator starts the other ghost right
     after the first ghost's DELETE is applied (a trigger: ordered by that request, not by timing), so whichever is
@@ -158,6 +157,7 @@ def test_a_ghost_that_comes_back_between_the_plan_and_its_delete_is_left_alone(m
     deletes = [e for e in mutations(sim) if e['method'] == 'DELETE' and e['path'].endswith('OctopusServerNodes-%s' % left[0])]
     assert deletes == [], 'the node that came back was not deleted'
     assert 'no longer offline' in run.stdout, run.stdout[-4000:]
+
 
 def test_a_wrong_view_of_aws_or_too_many_removals_stops_before_any_change(moto, world, eda_playbook):
     sim = world['sim']
