@@ -108,6 +108,20 @@ attributes:
       - This module never changes anything.
 """
 
+    # octopus.ha._octopus.actiongroup_aws: membership of the aws action group and where the AWS modules run.
+    ACTIONGROUP_AWS = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
+    support: full
+    membership:
+      - octopus.ha.aws
+  platform:
+    platforms: posix
+    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
+"""
+
     # octopus.ha._octopus.actiongroup_octopus: membership of the octopus action group.
     ACTIONGROUP_OCTOPUS = r"""
 options: {}

@@ -140,6 +140,7 @@ options:
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - octopus.ha._octopus.actiongroup_aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -151,14 +152,6 @@ attributes:
         predict whether an action is active.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
-    support: full
-    membership:
-      - octopus.ha.aws
-  platform:
-    platforms: posix
-    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - AWS permissions used are C(autoscaling:RecordLifecycleActionHeartbeat), C(autoscaling:CompleteLifecycleAction),
     C(autoscaling:DescribeLifecycleHooks), C(autoscaling:DescribeAutoScalingInstances) (check mode only),

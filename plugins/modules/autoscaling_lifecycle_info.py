@@ -39,6 +39,7 @@ options:
     default: octopus-ha:lifecycle-handler
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - octopus.ha._octopus.actiongroup_aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -51,14 +52,6 @@ attributes:
     support: N/A
     details:
       - This module never changes anything.
-  action_group:
-    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
-    support: full
-    membership:
-      - octopus.ha.aws
-  platform:
-    platforms: posix
-    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - AWS permissions used are C(autoscaling:DescribeAutoScalingGroups), C(autoscaling:DescribeLifecycleHooks),
     C(autoscaling:DescribeScalingActivities) and C(ec2:DescribeTags). A denied activity or tag read leaves the ages unknown

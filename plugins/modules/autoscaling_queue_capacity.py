@@ -113,6 +113,7 @@ options:
     type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - octopus.ha._octopus.actiongroup_aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -122,14 +123,6 @@ attributes:
     details: Reads the group and returns (and logs) the decision; writes neither the tag nor the capacity.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
-    support: full
-    membership:
-      - octopus.ha.aws
-  platform:
-    platforms: posix
-    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - AWS permissions used are C(autoscaling:DescribeAutoScalingGroups), C(autoscaling:CreateOrUpdateTags) and
     C(autoscaling:SetDesiredCapacity).

@@ -52,6 +52,7 @@ options:
     type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - octopus.ha._octopus.actiongroup_aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -62,14 +63,6 @@ attributes:
   diff_mode:
     support: full
     details: The protection of every instance before and after.
-  action_group:
-    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
-    support: full
-    membership:
-      - octopus.ha.aws
-  platform:
-    platforms: posix
-    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - AWS permissions used are C(autoscaling:DescribeAutoScalingGroups) and C(autoscaling:SetInstanceProtection).
   - If a scale-in asks for more instances than are unprotected, AWS lowers the desired capacity, terminates the

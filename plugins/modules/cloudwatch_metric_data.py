@@ -73,6 +73,7 @@ options:
         default: 60
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - octopus.ha._octopus.actiongroup_aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -82,14 +83,6 @@ attributes:
     details: Validates the data and returns what would be sent; sends nothing.
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
-    support: full
-    membership:
-      - octopus.ha.aws
-  platform:
-    platforms: posix
-    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - AWS permission used is C(cloudwatch:PutMetricData).
 seealso:

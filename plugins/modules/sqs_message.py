@@ -44,6 +44,7 @@ options:
     type: int
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - octopus.ha._octopus.actiongroup_aws
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -53,14 +54,6 @@ attributes:
     details: Sends nothing and reports C(changed=true).
   diff_mode:
     support: none
-  action_group:
-    description: Use C(group/octopus.ha.aws) in C(module_defaults) to set the AWS options once (it extends C(amazon.aws.aws)).
-    support: full
-    membership:
-      - octopus.ha.aws
-  platform:
-    platforms: posix
-    details: Runs wherever boto3 is installed, usually the controller (C(localhost)).
 notes:
   - SQS documents that a delete with a receipt handle that is not the most recent one for the message may succeed without
     deleting it (a message received again gets a new handle). A handler whose message was received again while it ran may
