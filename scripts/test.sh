@@ -51,8 +51,14 @@ collection_tree() {
 stage_pytest() {
   # Unit, simulator, functional and end-to-end suites. The functional tests spend much of their
   # time waiting on playbook polls, so three workers keep two cores busy.
+  # --dist loadscope: one worker runs a whole module, so a module-scoped fixture (a playbook run
+  # over a matrix of hosts, a compiled probe) is set up once. xdist_group does not work with
+  # pytest 9 (pytest-xdist 3.8 renames item._nodeid, which pytest 9 no longer reads).
+  # --no-loadscope-reorder keeps the collection order, heavy end-to-end modules first
+  # (tests/functional/conftest.py), so that they do not end the run alone.
   # tests/build runs in the build stage.
-  python -m pytest -p no:cacheprovider -n "${OCTOHA_PYTEST_WORKERS:-3}" --dist loadgroup -q --durations=15 --ignore=tests/build tests/
+  python -m pytest -p no:cacheprovider -n "${OCTOHA_PYTEST_WORKERS:-3}" --dist loadscope --no-loadscope-reorder \
+    -q --durations=15 --ignore=tests/build tests/
 }
 
 stage_sanity() {

@@ -97,3 +97,10 @@ def octopus_env():
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'simulator(config=None, speed=0, tls=False): configuration of the simulator fixture')
+    config.addinivalue_line('markers', 'heavy: a long end-to-end test, started first so that it does not end the run alone')
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Heavy tests first (stable: each module keeps its order). pytest-xdist hands out work in this order, so the
+    long end-to-end runs start while the short tests fill the other workers, instead of ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker('heavy') is None)

@@ -13,10 +13,14 @@ import json
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=wrong-import-position
 import awx_emulation  # noqa: E402
 from fake_awx import TOKEN, FakeAwx  # noqa: E402
+
+pytestmark = pytest.mark.heavy
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 API_KEY = 'API-AWXSETUPTESTKEY00000000000001'

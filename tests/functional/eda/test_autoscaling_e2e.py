@@ -37,6 +37,8 @@ import pytest
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
+pytestmark = pytest.mark.heavy
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from windows_hosts import OCTOPUS_NODES_VARS, seed_windows_host, windows_environment  # noqa: E402  pylint: disable=wrong-import-position
 

@@ -26,6 +26,8 @@ import pytest
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
+pytestmark = pytest.mark.heavy
+
 # pylint: disable=wrong-import-position
 from rulebook_runner import RulebookRun  # noqa: E402
 from windows_hosts import OCTOPUS_NODES_VARS, seed_windows_host, windows_environment, windows_state  # noqa: E402

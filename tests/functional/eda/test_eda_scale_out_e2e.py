@@ -27,6 +27,8 @@ import pytest
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
+pytestmark = pytest.mark.heavy
+
 # pylint: disable=wrong-import-position
 from eda_moto_harness import free_port  # noqa: E402
 from rulebook_runner import RulebookRun  # noqa: E402

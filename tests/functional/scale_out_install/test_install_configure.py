@@ -22,8 +22,8 @@ import pytest
 
 octosim_testing = pytest.importorskip('octosim.testing')
 
-# One worker runs this module (pytest -n 2 --dist loadgroup): the module-scoped matrix runs once.
-pytestmark = pytest.mark.xdist_group(name='scale_out_install')
+# One worker runs this module (scripts/test.sh: pytest -n 3 --dist loadscope), so the module-scoped matrix runs once.
+pytestmark = pytest.mark.heavy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
