@@ -24,6 +24,8 @@ rm -rf "$venv"
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 main_site="$("$OCTOHA_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$main_site" > "$site/zz_octoha_main_venv.pth"
+# Byte-compiled once, as bootstrap.sh does for the main venv (PYTHONDONTWRITEBYTECODE=1 on this machine).
+"$venv/bin/python" -m compileall -q -j 0 "$site" >/dev/null
 "$venv/bin/python" - <<'PY'
 import ansible.release, pytest  # noqa: F401  (pytest comes from the main venv)
 assert ansible.release.__version__.startswith('2.16.'), ansible.release.__version__
