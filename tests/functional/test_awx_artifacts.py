@@ -53,6 +53,8 @@ def test_ansible_builder_creates_a_build_context(tmp_path, definition):
     if definition == 'execution-environment.yml':
         assert (context / '_build' / 'bindep.txt').read_text().split() == ['python3.11-devel', '[platform:rpm', 'compile]']
         assert 'ARG PYCMD="/usr/bin/python3.11"' in text
+        # The config step runs as root, before the final USER line.
+        assert text.index('/etc/ansible/ansible.cfg') < text.rindex('\nUSER ')
     else:
         # The decision environment leaves the WinRM/Kerberos packages out of the rulebook image.
         excluded = (context / '_build' / 'exclude-requirements.txt').read_text().split()
@@ -79,6 +81,26 @@ def test_local_build_definitions_only_add_the_tarball(galaxy, local):
     if not from_local['additional_build_steps']:
         from_local.pop('additional_build_steps')
     assert from_local == from_galaxy
+
+
+def test_execution_environment_config_sets_a_cheap_internal_poll_interval(tmp_path):
+    """The EE's step that writes /etc/ansible/ansible.cfg yields a file ansible-core reads, with
+    internal_poll_interval 0.05 (docs/benchmarks.md, the cost of waiting), and keeps a base image's own file."""
+    steps = load_yaml('execution-environment.yml')['additional_build_steps']['append_final']
+    step = [s for s in steps if '/etc/ansible/ansible.cfg' in s]
+    assert len(step) == 1 and step[0].startswith('RUN ')
+    etc = tmp_path / 'etc-ansible'
+    script = step[0][len('RUN '):].replace('/etc/ansible', str(etc))
+    subprocess.run(['/bin/sh', '-c', script], check=True, timeout=30)
+    cfg = etc / 'ansible.cfg'
+    env = dict(os.environ, ANSIBLE_CONFIG=str(cfg))
+    dump = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-config'), 'dump', '--only-changed'],
+                          env=env, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert re.search(r'^DEFAULT_INTERNAL_POLL_INTERVAL\(%s\) = 0\.05$' % re.escape(str(cfg)), dump, re.M), dump
+    # A base image that already has /etc/ansible/ansible.cfg keeps it unchanged.
+    cfg.write_text('[defaults]\nforks = 7\n')
+    subprocess.run(['/bin/sh', '-c', script], check=True, timeout=30)
+    assert cfg.read_text() == '[defaults]\nforks = 7\n'
 
 
 def test_decision_environment_matches_the_ansible_rulebook_image():
