@@ -265,6 +265,9 @@ MATRIX = {
 }
 
 
+LOST_NODE_TASK = {'Name': 'Deploy', 'Description': 'Deploy Web 1.0.0 to Production', 'Duration': 600}
+
+
 @pytest.fixture(scope='module')
 def matrix(tmp_path_factory):
     """One ansible-playbook run over several fake hosts, each set up for one install/configure rule."""
@@ -286,7 +289,8 @@ def matrix(tmp_path_factory):
             with open(os.path.join(world.downloads, 'Octopus.%s-x64.msi' % VERSION)) as handle:
                 fh.put_file(data, 'C:\\ProgramData\\octopus.ha\\cache\\Octopus.%s-x64.msi' % VERSION, handle.read())
         fh.update_state(cache_msi, host='cached', root=world.fake_dir)
-        fh.set_knob('octopus_node_settings_lost_on_start', True, host='lost', root=world.fake_dir)
+        # The lost settings let the node take a queued deployment at its first poll, before the API drain.
+        fh.set_knob('octopus_node_settings_lost_on_start', {'took_tasks': [LOST_NODE_TASK]}, host='lost', root=world.fake_dir)
         result = world.run()
         yield world, result
 
@@ -388,3 +392,8 @@ def test_a_node_whose_join_settings_did_not_persist_is_drained_through_the_api(m
     assert 'did not persist' in result.output
     node = world.sim_node('lost')
     assert node['MaxConcurrentTasks'] == 0 and node['IsInMaintenanceMode'] is True
+    # The deployment it took before the drain is named, and it still runs there (nothing cancelled it).
+    took = [t for t in world.sim.control.state()['tasks'] if t['ServerNode'] == node['Id']]
+    assert [(t['Description'], t['State']) for t in took] == [(LOST_NODE_TASK['Description'], 'Executing')]
+    assert world.result('lost')['configure']['tasks_taken_before_drain'] == [took[0]['Id']]
+    assert '1 tasks started on it before that drain and run to their end there: %s.' % took[0]['Id'] in result.output

@@ -25,7 +25,10 @@ Who reaches the database (``fh.sql_connect``):
   non-LocalSystem account has no URL reservation for a listen prefix, the service runs but never
   registers its node: the readiness wait times out, as on a real node.
 * Knob ``octopus_node_settings_lost_on_start``: the first start registers the node with the
-  default task cap 5, undrained, as if ``node --taskCap=0 --drain=true`` had not persisted.
+  default task cap 5, undrained, as if ``node --taskCap=0 --drain=true`` had not persisted. As a
+  dict ``{'took_tasks': [task spec, ...]}`` the node has also taken these tasks at its first poll,
+  before anything could drain it: they are created running on the node (``/_sim/tasks``, keys as
+  in docs/simulator.md) when it registers, so the test does not depend on which comes first.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -319,9 +322,12 @@ def _start(data, inst, out):
         return
     if fh.sim_url():
         body = _sim_node_body(data, inst)
-        if first and data['knobs'].get('octopus_node_settings_lost_on_start'):
+        lost = data['knobs'].get('octopus_node_settings_lost_on_start') if first else None
+        if lost:
             body.update(MaxConcurrentTasks=5, IsInMaintenanceMode=False)
         fh.sim_request('POST', '/_sim/nodes', body)
+        for spec in (lost.get('took_tasks') or []) if isinstance(lost, dict) else []:
+            fh.sim_request('POST', '/_sim/tasks', dict(spec, ServerNode=body['Name']))
         out.append('Registered node %s with the cluster' % inst['config'].get('Octopus.Server.NodeName'))
     out.append("Service '%s' started" % svc['name'])
 
